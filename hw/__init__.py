@@ -1,0 +1,1 @@
+"""Amaranth RTL, target specifications, Verilog generation, cocotb benches, synthesis."""

@@ -1,0 +1,1 @@
+"""Turns a trace into a program for one target: tiling, scheduling, instruction streams."""

@@ -1,0 +1,1 @@
+"""PyTorch reference models, the model zoo, trace capture and the accuracy harness."""

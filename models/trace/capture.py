@@ -1,0 +1,346 @@
+"""Trace capture: run a model and record every operation it computes, in order.
+
+Two mechanisms work together:
+
+- **module hooks** record the operations that are whole modules — ``nn.Linear``/``Conv1D``
+  (``linear``, or ``lm_head``), ``nn.Embedding`` (``embedding``), LayerNorm/RMSNorm (``norm``)
+  and activation modules (``activation``) — and keep a stack of the module names;
+- a **TorchFunctionMode** sees every torch call made by the remaining Python code, so the
+  attention products are captured whatever implementation runs them:
+  ``scaled_dot_product_attention`` becomes ``attn_score`` → ``softmax`` → ``attn_value``, and an
+  eager ``matmul`` inside an attention module is a score before its softmax and a value product
+  after it. Consecutive element-wise calls in one module merge into one ``eltwise`` op (``rope``
+  when they rotate q/k before the scores of a rotary model).
+
+Calls outside the transformer blocks that are not modules (mask building, rotary tables) are
+not accelerator work and are not recorded. Grouped-query attention is reported with ``heads``
+(query heads) and ``kv_heads`` from the attention module.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from models.trace.ops import Op, OpKind, Phase
+
+_LAYER_RE = re.compile(r"\.(?:layers|layer|h)\.(\d+)(?:\.|$)")
+
+# Arithmetic only: cat/stack are data movement (e.g. the KV-cache append), not accelerator work.
+_ELTWISE = frozenset({
+    "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul", "div", "truediv",
+    "rtruediv", "itruediv", "neg", "pow", "rsqrt", "sqrt", "tanh", "exp", "sigmoid",
+    "clamp", "where", "masked_fill", "silu", "gelu", "relu",
+})
+_MATMUL = frozenset({"matmul", "bmm", "matmul_"})
+
+LEAF, ATTENTION, IGNORE, OTHER = "leaf", "attention", "ignore", "other"
+
+
+def _activation_classes() -> tuple[type, ...]:
+    from transformers import activations
+
+    hf = tuple(c for c in vars(activations).values()
+               if isinstance(c, type) and issubclass(c, nn.Module) and c.__name__.endswith("Activation"))
+    return hf + (nn.SiLU, nn.GELU, nn.ReLU, nn.Tanh, nn.Sigmoid)
+
+
+def _leaf_kind(module: nn.Module, name: str, lm_head: str | None) -> OpKind | None:
+    from transformers.pytorch_utils import Conv1D
+
+    if isinstance(module, (nn.Linear, Conv1D)):
+        return OpKind.LM_HEAD if name == lm_head else OpKind.LINEAR
+    if isinstance(module, nn.Embedding):
+        return OpKind.EMBEDDING
+    if isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm")):
+        return OpKind.NORM
+    if isinstance(module, _activation_classes()):
+        return OpKind.ACTIVATION
+    return None
+
+
+def _role(module: nn.Module, kind: OpKind | None) -> str:
+    if kind is not None:
+        return LEAF
+    cls = type(module).__name__
+    if "Rotary" in cls:
+        return IGNORE
+    if "Attention" in cls:
+        return ATTENTION
+    return OTHER
+
+
+def layer_of(name: str) -> int | None:
+    match = _LAYER_RE.search("." + name)
+    return int(match.group(1)) if match else None
+
+
+def _shape(t) -> tuple[int, ...]:
+    return tuple(int(d) for d in t.shape)
+
+
+def _norm_name(func) -> str:
+    return getattr(func, "__name__", "").strip("_")
+
+
+@dataclass
+class _Frame:
+    name: str
+    role: str
+    module: nn.Module
+    kind: OpKind | None
+    layer: int | None
+
+
+@dataclass
+class _Pending:
+    """An open run of element-wise calls in one module."""
+
+    name: str
+    kind: OpKind
+    layer: int | None
+    inputs: tuple
+    output: tuple
+    dtype: str
+
+
+class TensorSink:
+    """Collects tensors of matrix ops whose name matches ``pattern`` (fnmatch).
+
+    Keys: ``op{index}.input`` (M×K operand), ``op{index}.other`` (key or value cache of an
+    attention product), ``op{index}.output``; linear weights once per module as
+    ``weight.{module}`` in ``[N, K]`` layout.
+    """
+
+    def __init__(self, pattern: str = "*"):
+        self.pattern = pattern
+        self.tensors: dict[str, torch.Tensor] = {}
+
+    def wants(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+    def put(self, key: str, tensor: torch.Tensor) -> None:
+        self.tensors[key] = tensor.detach().to("cpu").contiguous().clone()
+
+
+class Recorder(TorchFunctionMode):
+    """Records ops while active; see the module docstring for the rules."""
+
+    def __init__(self, model: nn.Module, *, lm_head: str | None, rotary: bool,
+                 sink: TensorSink | None = None):
+        super().__init__()
+        self.ops: list[Op] = []
+        self.rotary = rotary
+        self.sink = sink
+        self.phase = Phase.PREFILL
+        self.step = 0
+        self._stack: list[_Frame] = []
+        self._leaf_depth = 0
+        self._pending: _Pending | None = None
+        self._attn_state: dict[str, str] = {}  # attention module → before/scored/softmaxed
+        self._handles = []
+        for name, module in model.named_modules():
+            kind = _leaf_kind(module, name, lm_head)
+            frame = _Frame(name, _role(module, kind), module, kind, layer_of(name))
+            self._handles.append(module.register_forward_pre_hook(self._enter(frame)))
+            self._handles.append(module.register_forward_hook(self._leave(frame)))
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # -- module hooks ---------------------------------------------------------------------
+    def _enter(self, frame: _Frame) -> Callable:
+        def hook(module, args):
+            self._flush()
+            self._stack.append(frame)
+            if frame.role == LEAF:
+                self._leaf_depth += 1
+            elif frame.role == ATTENTION:
+                self._attn_state[frame.name] = "before"
+        return hook
+
+    def _leave(self, frame: _Frame) -> Callable:
+        def hook(module, args, output):
+            self._flush()
+            popped = self._stack.pop()
+            assert popped is frame, "module hooks out of order"
+            if frame.role == LEAF:
+                self._leaf_depth -= 1
+                if self._leaf_depth == 0:
+                    self._module_op(frame, args[0], output)
+        return hook
+
+    def _module_op(self, frame: _Frame, x: torch.Tensor, y) -> None:
+        y = y[0] if isinstance(y, tuple) else y
+        common = dict(name=frame.name, kind=frame.kind, layer=frame.layer, phase=self.phase,
+                      step=self.step, inputs=(_shape(x),), outputs=(_shape(y),))
+        if frame.kind in (OpKind.LINEAR, OpKind.LM_HEAD):
+            weight = frame.module.weight
+            in_features = x.shape[-1]
+            n = y.shape[-1]
+            op = Op(**common, dtype=str(weight.dtype).removeprefix("torch."),
+                    m=math.prod(x.shape[:-1]), k=int(in_features), n=int(n), batch=1)
+            self._emit(op)
+            if self.sink and self.sink.wants(op.name):
+                index = len(self.ops) - 1
+                key = f"weight.{frame.name}"
+                if key not in self.sink.tensors:
+                    # nn.Linear stores [N, K]; GPT-2's Conv1D stores [K, N].
+                    w = weight if isinstance(frame.module, nn.Linear) else weight.t()
+                    self.sink.put(key, w)
+                self.sink.put(f"op{index}.input", x)
+                self.sink.put(f"op{index}.output", y)
+        else:
+            dtype = y.dtype if frame.kind == OpKind.EMBEDDING else x.dtype
+            self._emit(Op(**common, dtype=str(dtype).removeprefix("torch.")))
+
+    # -- function mode --------------------------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self._leaf_depth or not self._stack:
+            return out
+        frame = self._stack[-1]
+        if any(f.role == IGNORE for f in self._stack):
+            return out
+        attention = next((f for f in reversed(self._stack) if f.role == ATTENTION), None)
+        fname = _norm_name(func)
+        if func is F.scaled_dot_product_attention and attention is not None:
+            self._sdpa(attention, args, kwargs, out)
+        elif fname in _MATMUL and attention is not None:
+            self._attention_matmul(attention, args[0], args[1], out)
+        elif fname == "softmax" and attention is not None:
+            self._flush()
+            self._attn_state[attention.name] = "softmaxed"
+            self._vector_op(attention, OpKind.SOFTMAX, "softmax", (args[0],), out)
+        elif fname in _ELTWISE and frame.layer is not None:
+            self._eltwise(frame, attention, args, out)
+        return out
+
+    def _vector_op(self, frame: _Frame, kind: OpKind, suffix: str, inputs, out) -> None:
+        self._emit(Op(name=f"{frame.name}.{suffix}", kind=kind, layer=frame.layer,
+                      phase=self.phase, step=self.step,
+                      inputs=tuple(_shape(t) for t in inputs), outputs=(_shape(out),),
+                      dtype=str(out.dtype).removeprefix("torch.")))
+
+    def _heads(self, attention: _Frame, q_heads: int, k_heads: int) -> tuple[int, int]:
+        groups = getattr(attention.module, "num_key_value_groups", None)
+        if groups:
+            return q_heads, q_heads // int(groups)
+        return q_heads, k_heads
+
+    def _product(self, attention: _Frame, kind: OpKind, a, b, out, *, transpose_b: bool) -> int:
+        """Emit one attention product ``a @ b`` (``b`` given as [.., N, K] when transposed)."""
+        self._flush()
+        *lead, m, k = a.shape
+        n = b.shape[-2] if transpose_b else b.shape[-1]
+        heads = a.shape[-3] if a.dim() >= 3 else 1
+        k_heads = b.shape[-3] if b.dim() >= 3 else 1
+        heads, kv_heads = self._heads(attention, heads, k_heads)
+        suffix = "attn_score" if kind == OpKind.ATTN_SCORE else "attn_value"
+        self._emit(Op(name=f"{attention.name}.{suffix}", kind=kind, layer=attention.layer,
+                      phase=self.phase, step=self.step, inputs=(_shape(a), _shape(b)),
+                      outputs=(_shape(out),), dtype=str(a.dtype).removeprefix("torch."),
+                      m=int(m), k=int(k), n=int(n), batch=math.prod(int(d) for d in lead),
+                      heads=heads, kv_heads=kv_heads))
+        return len(self.ops) - 1
+
+    def _record_attention(self, index: int, a, b, out) -> None:
+        if self.sink and self.sink.wants(self.ops[index].name):
+            self.sink.put(f"op{index}.input", a)
+            self.sink.put(f"op{index}.other", b)
+            self.sink.put(f"op{index}.output", out)
+
+    def _attention_matmul(self, attention: _Frame, a, b, out) -> None:
+        if self._attn_state[attention.name] != "softmaxed":
+            self._attn_state[attention.name] = "scored"
+            # scores: query [.., Lq, D] @ key^T [.., D, Lk]; key^T arrives as a transposed view.
+            index = self._product(attention, OpKind.ATTN_SCORE, a, b.transpose(-1, -2), out,
+                                  transpose_b=True)
+            self._record_attention(index, a, b.transpose(-1, -2), out)
+        else:
+            index = self._product(attention, OpKind.ATTN_VALUE, a, b, out, transpose_b=False)
+            self._record_attention(index, a, b, out)
+            self._attn_state[attention.name] = "before_next"
+
+    def _sdpa(self, attention: _Frame, args, kwargs, out) -> None:
+        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
+        bound = dict(zip(names, args, strict=False)) | kwargs
+        q, k, v = bound["query"], bound["key"], bound["value"]
+        recording = (self.sink is not None and q.device.type != "meta"
+                     and self.sink.wants(f"{attention.name}.attn_score"))
+        scores = probs = torch.empty(0)
+        if recording:
+            scores, probs = _sdpa_intermediates(q, k, bound)
+        score_shape = (*q.shape[:-1], k.shape[-2])
+        i = self._product(attention, OpKind.ATTN_SCORE, q, k, torch.empty(score_shape, device="meta"),
+                          transpose_b=True)
+        self._vector_op(attention, OpKind.SOFTMAX, "softmax",
+                        (torch.empty(score_shape, device="meta"),),
+                        torch.empty(score_shape, device="meta", dtype=q.dtype))
+        j = self._product(attention, OpKind.ATTN_VALUE, torch.empty(score_shape, device="meta", dtype=q.dtype),
+                          v, out, transpose_b=False)
+        self._attn_state[attention.name] = "before_next"
+        if recording:
+            self._record_attention(i, q, k, scores)
+            self._record_attention(j, probs, v, out)
+
+    def _eltwise(self, frame: _Frame, attention: _Frame | None, args, out) -> None:
+        if not isinstance(out, torch.Tensor):
+            return
+        kind = OpKind.ELTWISE
+        if self.rotary and frame is attention and self._attn_state[attention.name] == "before":
+            kind = OpKind.ROPE
+        name = f"{frame.name}.{kind.value}"
+        p = self._pending
+        if p is not None and p.name == name:
+            p.output = _shape(out)
+            return
+        self._flush()
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if args and isinstance(args[0], (list, tuple)):  # torch.cat([...])
+            tensors = [a for a in args[0] if isinstance(a, torch.Tensor)]
+        self._pending = _Pending(name=name, kind=kind, layer=frame.layer,
+                                 inputs=tuple(_shape(t) for t in tensors), output=_shape(out),
+                                 dtype=str(out.dtype).removeprefix("torch."))
+
+    def _flush(self) -> None:
+        p, self._pending = self._pending, None
+        if p is not None:
+            self._emit(Op(name=p.name, kind=p.kind, layer=p.layer, phase=self.phase,
+                          step=self.step, inputs=p.inputs, outputs=(p.output,), dtype=p.dtype))
+
+    def _emit(self, op: Op) -> None:
+        self.ops.append(op)
+
+    def finish(self) -> None:
+        self._flush()
+
+
+def _sdpa_intermediates(q, k, bound) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores (q·kᵀ·scale, masked) and probabilities that SDPA computes internally."""
+    kk = k
+    if k.shape[-3] != q.shape[-3]:
+        kk = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3)
+    scale = bound.get("scale") or 1.0 / math.sqrt(q.shape[-1])
+    raw = torch.matmul(q, kk.transpose(-1, -2))
+    scores = raw * scale
+    mask = bound.get("attn_mask")
+    if bound.get("is_causal"):
+        lq, lk = q.shape[-2], k.shape[-2]
+        causal = torch.ones(lq, lk, dtype=torch.bool).tril(diagonal=lk - lq)
+        scores = scores.masked_fill(~causal, float("-inf"))
+    elif mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    return raw, probs

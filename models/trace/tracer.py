@@ -1,0 +1,139 @@
+"""Drive a zoo model through one prefill and decode steps under the :class:`Recorder`.
+
+Models without trained weights run on the ``meta`` device (shapes only, no memory). Decode
+steps differ only in the context length L = prefill + step + 1, so after tracing steps 0 and 1
+the later steps are produced from step 1 by substituting L (``extrapolate``); this is checked
+op for op against full tracing in the tests, and skipped whenever tensors are recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from models.trace.capture import Recorder, TensorSink
+from models.trace.ops import Op, OpKind, Phase, Trace
+from models.zoo import ModelSpec, get_spec
+from tapeout.errors import UserError
+
+
+def _check_counts(spec: ModelSpec, prefill: int, decode: int, batch: int) -> None:
+    for label, value, low in (("--prefill", prefill, 1), ("--decode", decode, 0), ("--batch", batch, 1)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UserError(f"{label} must be an integer, got {value!r}")
+        if value < low:
+            raise UserError(f"{label} must be at least {low}, got {value}")
+    if not spec.causal and decode:
+        raise UserError(f"{spec.name} is an encoder and has no decode phase; use --decode 0")
+    if prefill + decode > spec.shape.max_positions:
+        raise UserError(f"{spec.name} handles at most {spec.shape.max_positions} positions; "
+                        f"--prefill {prefill} + --decode {decode} is more")
+
+
+def _model_info(spec: ModelSpec, model: torch.nn.Module, dtype: torch.dtype) -> dict:
+    params = sum(p.numel() for p in model.parameters())
+    s = spec.shape
+    return {"name": spec.name, "family": spec.family, "layers": s.layers, "hidden": s.hidden,
+            "heads": s.heads, "kv_heads": s.kv_heads, "head_dim": s.head_dim, "ffn": s.ffn,
+            "vocab": s.vocab, "max_positions": s.max_positions, "parameters": params,
+            "dtype": str(dtype).removeprefix("torch."),
+            "weight_bytes": params * torch.finfo(dtype).bits // 8}
+
+
+def _lm_head_name(model: torch.nn.Module) -> str | None:
+    for name in ("lm_head",):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            return name
+    return None
+
+
+def _load(spec: ModelSpec, real: bool):
+    if real:
+        if not spec.trained:
+            raise UserError(f"{spec.name} has no trained weights; --tensors needs a real model "
+                            f"(models with weights: smollm2-135m)")
+        from models import smollm2
+        return smollm2.load_model(torch.float32), torch.float32
+    return spec.build("meta", torch.float16), torch.float16
+
+
+def _prompt(spec: ModelSpec, batch: int, prefill: int, real: bool) -> torch.Tensor:
+    if not real:
+        return torch.zeros((batch, prefill), dtype=torch.long, device="meta")
+    from models import smollm2
+    from models.text import default_text
+
+    ids = smollm2.load_tokenizer()(default_text(), return_tensors="pt").input_ids[0]
+    need = batch * prefill
+    if ids.numel() < need:
+        raise UserError(f"the default text has only {ids.numel()} tokens; need {need}")
+    return ids[:need].reshape(batch, prefill)
+
+
+def _substitute_context(op: Op, old: int, new: int) -> Op:
+    def sub(v):
+        return new if v == old else v
+    return dataclasses.replace(
+        op, step=op.step + (new - old),
+        inputs=tuple(tuple(sub(d) for d in s) for s in op.inputs),
+        outputs=tuple(tuple(sub(d) for d in s) for s in op.outputs),
+        m=sub(op.m), k=sub(op.k), n=sub(op.n))
+
+
+def _context_template(step0: list[Op], step1: list[Op], l0: int) -> bool:
+    """True when step 1 equals step 0 with only the context length l0 → l0 + 1 changed."""
+    if len(step0) != len(step1):
+        return False
+    return all(_substitute_context(a, l0, l0 + 1) == b for a, b in zip(step0, step1, strict=True))
+
+
+def trace_model(name: str, prefill: int, decode: int, *, batch: int = 1,
+                tensors: str | None = None, extrapolate: bool = True) -> tuple[Trace, dict]:
+    """Trace ``name``; returns the trace and the recorded tensors (empty unless ``tensors``).
+
+    ``tensors`` is an fnmatch pattern of op names whose tensors are recorded (real models only).
+    """
+    spec = get_spec(name)
+    _check_counts(spec, prefill, decode, batch)
+    real = tensors is not None
+    model, dtype = _load(spec, real)
+    sink = TensorSink(tensors) if real else None
+    recorder = Recorder(model, lm_head=_lm_head_name(model), rotary=spec.family == "llama", sink=sink)
+    ids = _prompt(spec, batch, prefill, real)
+    device = ids.device
+    steps_to_run = decode if (real or not extrapolate) else min(decode, 2)
+    per_step: list[list[Op]] = []
+    try:
+        with torch.no_grad(), recorder:
+            if not spec.causal:
+                model(input_ids=ids)
+            else:
+                out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+                past = out.past_key_values
+                for step in range(steps_to_run):
+                    recorder.finish()
+                    start = len(recorder.ops)
+                    recorder.phase, recorder.step = Phase.DECODE, step
+                    token = (out.logits[:, -1:].argmax(-1) if real
+                             else torch.zeros((batch, 1), dtype=torch.long, device=device))
+                    out = model(input_ids=token, past_key_values=past, use_cache=True, logits_to_keep=1)
+                    past = out.past_key_values
+                    recorder.finish()
+                    per_step.append(recorder.ops[start:])
+            recorder.finish()
+    finally:
+        recorder.remove_hooks()
+    ops = recorder.ops
+    if steps_to_run < decode:
+        l0 = prefill + 1
+        if not _context_template(per_step[0], per_step[1], l0):
+            return trace_model(name, prefill, decode, batch=batch, tensors=tensors, extrapolate=False)
+        for step in range(2, decode):
+            ops.extend(_substitute_context(op, l0 + 1, prefill + step + 1) for op in per_step[1])
+    for op in ops:
+        if op.kind not in OpKind.__members__.values():
+            raise AssertionError(op)
+    trace = Trace(model=_model_info(spec, model, dtype), prefill=prefill, decode=decode,
+                  batch=batch, ops=ops)
+    return trace, (sink.tensors if sink else {})

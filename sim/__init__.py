@@ -1,0 +1,1 @@
+"""Number formats with golden models, cycle models, memory and energy models."""

@@ -1,0 +1,39 @@
+"""`tapeout accuracy`: perplexity under a number format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tapeout.app import JsonOption, app, emit_json, err, out
+
+
+@app.command()
+def accuracy(
+    model: Annotated[str, typer.Argument(help="A zoo model with trained weights.")],
+    format: Annotated[str, typer.Option("--format", help="Number format applied to every linear layer.")] = "fp32",
+    tokens: Annotated[int, typer.Option(help="Tokens whose prediction is scored.")] = 4096,
+    text: Annotated[Path | None, typer.Option(help="UTF-8 text file to evaluate on (default: Python's pydoc_data.topics).")] = None,
+    window: Annotated[int, typer.Option(help="Tokens per forward pass.")] = 512,
+    stride: Annotated[int, typer.Option(help="Window start spacing; each scored token sees ≥ window − stride tokens of context.")] = 256,
+    as_json: JsonOption = False,
+) -> None:
+    """Perplexity of a trained causal LM over evaluation text, under a number format."""
+    from rich.progress import Progress
+
+    from tapeout.accuracy import evaluate
+
+    with Progress(console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
+        task = bar.add_task(f"{model} [{format}]", total=None)
+        result = evaluate(model, format, tokens=tokens, text=str(text) if text else None,
+                          window=window, stride=stride,
+                          progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json(result)
+        return
+    out.print(f"{model} [{format}]: perplexity [bold]{result['perplexity']:.4f}[/bold] over "
+              f"{result['tokens']} tokens (window {window}, stride {stride}) in {result['seconds']:.1f} s")
+
+

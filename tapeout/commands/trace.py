@@ -1,0 +1,59 @@
+"""`tapeout trace`: capture a model's operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tapeout.app import JsonOption, app, emit_json, human, out
+from tapeout.errors import UserError
+
+
+@app.command()
+def trace(
+    model: Annotated[str, typer.Argument(help="Zoo model name (see `tapeout models`).")],
+    prefill: Annotated[int, typer.Option(help="Prompt tokens of the prefill pass (≥ 1).")] = 128,
+    decode: Annotated[int, typer.Option(help="Decode steps after the prefill (≥ 0).")] = 4,
+    batch: Annotated[int, typer.Option(help="Sequences processed together (≥ 1).")] = 1,
+    tensors: Annotated[bool, typer.Option("--tensors", help="Record inputs, weights and outputs of the matrix ops (real models) into a safetensors file beside the trace.")] = False,
+    tensor_ops: Annotated[str, typer.Option(help="With --tensors: record only ops whose name matches this glob.")] = "*",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the trace file here (.json, or .json.gz compressed).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trace one prefill and DECODE decode steps: every operation in execution order."""
+    from models.trace import io as trace_io
+    from models.trace.tensors import save_tensors, tensors_path
+    from models.trace.tracer import trace_model
+
+    if tensors and output is None:
+        raise UserError("--tensors writes a safetensors file beside the trace: give -o FILE")
+    result, recorded = trace_model(model, prefill, decode, batch=batch,
+                                   tensors=tensor_ops if tensors else None)
+    if output is not None:
+        if tensors:
+            path = save_tensors(recorded, tensors_path(output))
+            result.tensors = path.name
+        trace_io.save(result, output)
+    summary = result.summary()
+    if as_json:
+        emit_json({"model": result.name, "architecture": result.model, "prefill": prefill,
+                   "decode": decode, "batch": batch, "summary": summary,
+                   "file": str(output) if output else None, "tensors": result.tensors,
+                   "ops": [trace_io.op_to_dict(op) for op in result.ops]})
+        return
+    table = Table(title=f"{result.name}: prefill {prefill}, decode {decode}, batch {batch}")
+    table.add_column("kind")
+    table.add_column("ops", justify="right")
+    for kind, count in summary["ops_per_kind"].items():
+        table.add_row(kind, str(count))
+    out.print(table)
+    for phase, macs in summary["macs_per_phase"].items():
+        out.print(f"MACs {phase}: {human(macs)}")
+    out.print(f"weight bytes: {human(summary['weight_bytes'])}B ({result.model['dtype']})")
+    if output:
+        out.print(f"wrote {output}" + (f" and {output.parent / result.tensors}" if result.tensors else ""))
+
+
