@@ -19,5 +19,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="tapeout")
     except UserError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
