@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from tapeout.app import JsonOption, app, emit_json, err, out
 
@@ -26,14 +27,14 @@ def accuracy(
     from tapeout.accuracy import evaluate
 
     with Progress(console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
-        task = bar.add_task(f"{model} [{format}]", total=None)
+        task = bar.add_task(escape(f"{model} [{format}]"), total=None)
         result = evaluate(model, format, tokens=tokens, text=str(text) if text else None,
                           window=window, stride=stride,
                           progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json(result)
         return
-    out.print(f"{model} [{format}]: perplexity [bold]{result['perplexity']:.4f}[/bold] over "
+    out.print(escape(f"{model} [{format}]") + f": perplexity [bold]{result['perplexity']:.4f}[/bold] over "
               f"{result['tokens']} tokens (window {window}, stride {stride}) in {result['seconds']:.1f} s")
 
 

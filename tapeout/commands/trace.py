@@ -44,7 +44,8 @@ def trace(
                    "file": str(output) if output else None, "tensors": result.tensors,
                    "ops": [trace_io.op_to_dict(op) for op in result.ops]})
         return
-    table = Table(title=f"{result.name}: prefill {prefill}, decode {decode}, batch {batch}")
+    out.print(f"{result.name}: prefill {prefill}, decode {decode}, batch {batch}")
+    table = Table()
     table.add_column("kind")
     table.add_column("ops", justify="right")
     for kind, count in summary["ops_per_kind"].items():
