@@ -20,12 +20,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tapeout trace smollm2-135m --prefill 128 --decode 4
 	$(BIN)/tapeout accuracy smollm2-135m
+	$(BIN)/tapeout simulate smollm2-135m --target int8-systolic --prefill 128 --decode 128 -o build/demo-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check tapeout models mapping sim hw tests
+
+reports: $(STAMP)
+	$(BIN)/tapeout report accuracy -o reports
+	$(BIN)/tapeout report olive -o reports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

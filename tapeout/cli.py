@@ -8,7 +8,8 @@ import sys
 from rich.logging import RichHandler
 
 from tapeout.app import app, err
-from tapeout.commands import accuracy, models, trace  # noqa: F401  (registers commands)
+from tapeout.commands import accuracy, models, quantize, report, simulate, targets, trace  # noqa: F401  (registers commands)
+from tapeout.commands import hw  # noqa: F401  (registers verilog, verify, synth)
 from tapeout.errors import EXIT_USER_ERROR, UserError
 
 

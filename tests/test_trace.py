@@ -63,10 +63,12 @@ def test_gqa_shapes():
     assert score.inputs == ((1, 9, 1, 64), (1, 3, 18, 64))
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "opt-6.7b", "gpt2-xl"])
-def test_decode_extrapolation_equals_full_tracing(model):
-    fast = trace_model(model, 8, 5)[0]
-    full = trace_model(model, 8, 5, extrapolate=False)[0]
+@pytest.mark.parametrize("model, prefill", [("smollm2-135m", 8), ("opt-6.7b", 8), ("gpt2-xl", 8),
+                                            # contexts that cross head_dim = 64 (a static dim)
+                                            ("smollm2-135m", 61), ("smollm2-135m", 62)])
+def test_decode_extrapolation_equals_full_tracing(model, prefill):
+    fast = trace_model(model, prefill, 5)[0]
+    full = trace_model(model, prefill, 5, extrapolate=False)[0]
     assert fast.ops == full.ops
 
 

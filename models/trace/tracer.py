@@ -13,7 +13,7 @@ import dataclasses
 import torch
 
 from models.trace.capture import Recorder, TensorSink
-from models.trace.ops import Op, OpKind, Phase, Trace
+from models.trace.ops import Op, Phase, Trace
 from models.zoo import ModelSpec, get_spec
 from tapeout.errors import UserError
 
@@ -71,21 +71,68 @@ def _prompt(spec: ModelSpec, batch: int, prefill: int, real: bool) -> torch.Tens
     return ids[:need].reshape(batch, prefill)
 
 
-def _substitute_context(op: Op, old: int, new: int) -> Op:
-    def sub(v):
-        return new if v == old else v
-    return dataclasses.replace(
-        op, step=op.step + (new - old),
-        inputs=tuple(tuple(sub(d) for d in s) for s in op.inputs),
-        outputs=tuple(tuple(sub(d) for d in s) for s in op.outputs),
-        m=sub(op.m), k=sub(op.k), n=sub(op.n))
+@dataclasses.dataclass(frozen=True)
+class _ContextSlots:
+    """Where the context length sits in one decode-step op: shape dims and GEMM fields."""
+
+    inputs: tuple[tuple[int, int], ...]
+    outputs: tuple[tuple[int, int], ...]
+    gemm: tuple[str, ...]
 
 
-def _context_template(step0: list[Op], step1: list[Op], l0: int) -> bool:
-    """True when step 1 equals step 0 with only the context length l0 → l0 + 1 changed."""
+def _shape_slots(a: tuple, b: tuple, l0: int) -> tuple[tuple[int, int], ...] | None:
+    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b, strict=True)):
+        return None
+    slots = []
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        for j, (u, v) in enumerate(zip(x, y, strict=True)):
+            if u != v:
+                if (u, v) != (l0, l0 + 1):
+                    return None
+                slots.append((i, j))
+    return tuple(slots)
+
+
+def _context_slots(step0: list[Op], step1: list[Op], l0: int) -> list[_ContextSlots] | None:
+    """Per op, the fields that grow with the context (l0 at step 0, l0 + 1 at step 1).
+
+    ``None`` when the steps differ in any other way (then no extrapolation is done).
+    Slots are found by comparing the two steps, never by value, so a static dimension that
+    happens to equal a context length is left alone.
+    """
     if len(step0) != len(step1):
-        return False
-    return all(_substitute_context(a, l0, l0 + 1) == b for a, b in zip(step0, step1, strict=True))
+        return None
+    slots = []
+    for a, b in zip(step0, step1, strict=True):
+        gemm = []
+        for f in ("m", "k", "n"):
+            u, v = getattr(a, f), getattr(b, f)
+            if u != v:
+                if (u, v) != (l0, l0 + 1):
+                    return None
+                gemm.append(f)
+        ins, outs = _shape_slots(a.inputs, b.inputs, l0), _shape_slots(a.outputs, b.outputs, l0)
+        rest_equal = dataclasses.replace(a, step=b.step, inputs=b.inputs, outputs=b.outputs,
+                                         m=b.m, k=b.k, n=b.n) == b
+        if ins is None or outs is None or not rest_equal:
+            return None
+        slots.append(_ContextSlots(ins, outs, tuple(gemm)))
+    return slots
+
+
+def _with_context(op: Op, slots: _ContextSlots, step: int, context: int) -> Op:
+    def put(shapes, where):
+        if not where:
+            return shapes
+        out = [list(s) for s in shapes]
+        for i, j in where:
+            out[i][j] = context
+        return tuple(tuple(s) for s in out)
+
+    gemm = {f: context for f in slots.gemm}
+    return Op(op.name, op.kind, op.layer, op.phase, step, put(op.inputs, slots.inputs),
+              put(op.outputs, slots.outputs), op.dtype, gemm.get("m", op.m), gemm.get("k", op.k),
+              gemm.get("n", op.n), op.batch, op.heads, op.kv_heads)
 
 
 def trace_model(name: str, prefill: int, decode: int, *, batch: int = 1,
@@ -126,14 +173,12 @@ def trace_model(name: str, prefill: int, decode: int, *, batch: int = 1,
         recorder.remove_hooks()
     ops = recorder.ops
     if steps_to_run < decode:
-        l0 = prefill + 1
-        if not _context_template(per_step[0], per_step[1], l0):
+        slots = _context_slots(per_step[0], per_step[1], prefill + 1)
+        if slots is None:
             return trace_model(name, prefill, decode, batch=batch, tensors=tensors, extrapolate=False)
         for step in range(2, decode):
-            ops.extend(_substitute_context(op, l0 + 1, prefill + step + 1) for op in per_step[1])
-    for op in ops:
-        if op.kind not in OpKind.__members__.values():
-            raise AssertionError(op)
+            ops.extend(_with_context(op, slot, step, prefill + step + 1)
+                       for op, slot in zip(per_step[1], slots, strict=True))
     trace = Trace(model=_model_info(spec, model, dtype), prefill=prefill, decode=decode,
                   batch=batch, ops=ops)
     return trace, (sink.tensors if sink else {})

@@ -1,0 +1,113 @@
+"""Run a cocotb 2.x bench on a cached Verilator build, from pytest or from the CLI.
+
+A bench is a cocotb test module (e.g. :mod:`hw.olive.benches.decoder`) that drives recorded
+input vectors through the design and records what the design produced. Data crosses the
+process boundary as files in a fresh run directory:
+
+- host → bench: ``inputs.npz`` (numpy arrays, named by the bench) and ``TAPEOUT_BENCH_DIR``;
+- bench → host: ``outputs.npz`` (arrays) and ``results.json`` (scalars such as cycles).
+
+The host compares the outputs with the golden model; the bench itself knows nothing about
+the expected values, so a comparison cannot be loosened inside the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw import verilator
+from hw.verilog import GeneratedVerilog
+
+BENCH_DIR_ENV = "TAPEOUT_BENCH_DIR"
+CLOCK_PERIOD_NS = 10
+"""Bench clock period; the value is arbitrary, cycles are what the benches measure."""
+
+
+@dataclass
+class BenchRun:
+    """What one bench run produced: arrays, scalar results, wall time (s), wave file if asked."""
+
+    outputs: dict[str, np.ndarray]
+    results: dict
+    build_seconds: float
+    run_seconds: float
+    waves: Path | None = None
+
+
+class BenchError(RuntimeError):
+    """The simulation did not complete (a cocotb test failed or the simulator crashed)."""
+
+
+def run_bench(design: GeneratedVerilog, test_module: str, inputs: dict[str, np.ndarray], *,
+              waves: Path | None = None) -> BenchRun:
+    """Build ``design`` (cached), run cocotb module ``test_module`` on it with ``inputs``.
+
+    ``waves``: write an FST wave file there (the design is built with tracing for that).
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    start = time.perf_counter()
+    build_dir = verilator.build(design, waves=waves is not None)
+    built = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tapeout-bench-") as tmp:
+        run_dir = Path(tmp)
+        np.savez(run_dir / "inputs.npz", **inputs)
+        results_xml = run_dir / "results.xml"
+        log = run_dir / "sim.log"
+        test_args = ["--trace-file", str(Path(waves).resolve())] if waves else []
+        with verilator._tool_environ():
+            runner = get_runner("verilator")
+            runner.log.setLevel(logging.WARNING)
+            try:
+                runner.test(test_module=test_module, hdl_toplevel=design.top,
+                            hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
+                            results_xml=str(results_xml), extra_env={BENCH_DIR_ENV: str(run_dir)},
+                            waves=waves is not None, test_args=test_args, log_file=log)
+                failed = get_results(results_xml)[1] if results_xml.exists() else 1
+            except (RuntimeError, SystemExit) as exc:
+                failed, reason = 1, str(exc)
+            else:
+                reason = ""
+        if failed or not (run_dir / "outputs.npz").exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
+            raise BenchError(f"bench {test_module} on {design.top} failed {reason}\n{tail}")
+        with np.load(run_dir / "outputs.npz") as data:
+            outputs = {k: data[k] for k in data.files}
+        results = json.loads((run_dir / "results.json").read_text())
+    done = time.perf_counter()
+    return BenchRun(outputs, results, built - start, done - built, Path(waves) if waves else None)
+
+
+# --- inside the simulator (called from cocotb test modules) ---------------------------------
+
+def bench_inputs() -> dict[str, np.ndarray]:
+    """The arrays the host passed to :func:`run_bench`."""
+    with np.load(Path(os.environ[BENCH_DIR_ENV]) / "inputs.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_bench_outputs(outputs: dict[str, np.ndarray], results: dict) -> None:
+    """Hand arrays and scalar results back to the host."""
+    directory = Path(os.environ[BENCH_DIR_ENV])
+    np.savez(directory / "outputs.npz", **outputs)
+    (directory / "results.json").write_text(json.dumps(results))
+
+
+async def start_clock(dut) -> None:
+    """Start the bench clock on ``dut.clk`` and hold ``dut.rst`` for two cycles."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import RisingEdge
+
+    Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0

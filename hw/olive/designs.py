@@ -1,0 +1,72 @@
+"""The named OliVe designs of ``tapeout verilog / verify / synth`` and their parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from amaranth.lib import wiring
+
+from hw.olive.array import OvpSystolicArray, accumulator_width
+from hw.olive.decoder import OvpDecoder, value_widths
+from hw.olive.encoder import OvpEncoder
+from hw.olive.pe import OvpPe
+from hw.verilog import GeneratedVerilog, generate
+from tapeout.errors import UserError
+
+DEFAULT_ARRAY = (8, 8)
+"""Array size (rows, cols) when no target is given: small enough for a quick bench."""
+
+
+@dataclass(frozen=True)
+class DesignParams:
+    """What a design is elaborated from: OVP code width and (for the array) its size."""
+
+    bits: int = 4
+    rows: int = DEFAULT_ARRAY[0]
+    cols: int = DEFAULT_ARRAY[1]
+
+
+def _pe(p: DesignParams) -> OvpPe:
+    exp_w, int_w = value_widths(p.bits)
+    return OvpPe(exp_width=exp_w, int_width=int_w, acc_width=accumulator_width(p.bits))
+
+
+DESIGNS: dict[str, tuple[str, Callable[[DesignParams], wiring.Component]]] = {
+    "olive-encoder": ("olive_encoder", lambda p: OvpEncoder(p.bits)),
+    "olive-decoder": ("olive_decoder", lambda p: OvpDecoder(p.bits)),
+    "olive-pe": ("olive_pe", _pe),
+    "olive-array": ("olive_array", lambda p: OvpSystolicArray(p.rows, p.cols, p.bits)),
+}
+"""Design name → (Verilog top module stem, constructor)."""
+
+
+def check_design(name: str) -> None:
+    if name not in DESIGNS:
+        raise UserError(f"unknown design {name!r}; known designs: {', '.join(DESIGNS)}")
+
+
+def resolve_params(design: str, *, bits: int = 4, target: str | None = None) -> DesignParams:
+    """Parameters of ``design``: ``bits`` from the option, array size from ``target``'s
+    compute rows × cols (any target spec, see ``tapeout targets``) or :data:`DEFAULT_ARRAY`."""
+    check_design(design)
+    if bits not in (4, 8):
+        raise UserError(f"--bits must be 4 or 8 (OVP-4 / OVP-8), got {bits}")
+    if target is None:
+        return DesignParams(bits)
+    from hw.spec import load_target
+
+    spec = load_target(target)
+    return DesignParams(bits, spec.compute.rows, spec.compute.cols)
+
+
+def elaborate(design: str, params: DesignParams) -> GeneratedVerilog:
+    """Verilog of ``design`` with top module ``<stem>_b<bits>`` (arrays: ``_<rows>x<cols>``)."""
+    check_design(design)
+    stem, build = DESIGNS[design]
+    top = f"{stem}_b{params.bits}"
+    shown = {"design": design, "bits": params.bits}
+    if design == "olive-array":
+        top += f"_{params.rows}x{params.cols}"
+        shown = {"design": design, **asdict(params)}
+    return generate(build(params), top, shown)

@@ -1,0 +1,266 @@
+"""Target specifications: ``hw/targets/*.yaml`` validated into typed objects.
+
+One :class:`TargetSpec` is the single source of truth for an accelerator instance: clock,
+compute array and its precisions, vector/SFU unit, on-chip buffers, off-chip memory, energy
+table, static power, price. The cycle model (:mod:`sim`), the mapper (:mod:`mapping`) and the
+RTL generators read the same object.
+
+Quantities carry their unit in the file (``500 MHz``, ``128 KiB``, ``460 GB/s``, ``485 mW``);
+the objects hold base units (Hz, bytes, bytes per cycle, W). Any problem — unknown key, missing
+field, negative size, wrong unit — is a :class:`UserError` naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hw import units
+from tapeout.errors import UserError
+
+TARGETS_DIR = Path(__file__).parent / "targets"
+
+Hz = Annotated[float, BeforeValidator(units.frequency_hz)]
+Bytes = Annotated[float, BeforeValidator(units.size_bytes)]
+Watts = Annotated[float, BeforeValidator(units.power_watts)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+VECTOR_KINDS = ("softmax", "norm", "activation", "eltwise", "rope", "embedding")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Precision(_Strict):
+    """One operand precision the compute array supports.
+
+    ``macs_per_cycle``: MACs the whole array completes per cycle at this precision (dense);
+    ``mac_action``: the energy-table action charged per MAC.
+    """
+
+    weight_bits: int = Field(gt=0, le=64)
+    act_bits: int = Field(gt=0, le=64)
+    macs_per_cycle: float = Field(gt=0)
+    mac_action: str
+
+
+class Sparsity(_Strict):
+    """Structured N:M weight sparsity the array skips (``n`` kept of every ``m``)."""
+
+    pattern: Literal["none", "n:m"] = "none"
+    m: int = Field(default=1, gt=0)
+    n: list[int] = Field(default_factory=lambda: [1])
+
+
+class Compute(_Strict):
+    """The matrix unit. ``model`` names the compute model (``sim.compute`` registry) that owns
+    this target's tile-cycle formula; ``rows × cols`` is the PE array (for a GPU: the SM count ×
+    tensor cores per SM, informative only)."""
+
+    model: str
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    dataflow: Literal["output-stationary", "weight-stationary", "roofline", "dot-product"]
+    precisions: dict[str, Precision] = Field(min_length=1)
+    accumulator_bits: int = Field(default=32, gt=0)
+    achieved_fraction: Fraction = 1.0
+    achieved_fraction_source: str | None = None
+    sparsity: Sparsity = Sparsity()
+    fusion: list[Literal["softmax", "activation", "eltwise", "rope"]] = Field(default_factory=list)
+
+
+class Vector(_Strict):
+    """The vector/SFU unit: ``lanes`` element-operations per cycle; ``ops_per_element`` per op
+    kind (softmax ≈ max, subtract, exp, sum, divide = 5); elements are ``element_bits`` wide."""
+
+    lanes: int = Field(gt=0)
+    element_bits: int = Field(default=16, gt=0)
+    ops_per_element: dict[Literal["softmax", "norm", "activation", "eltwise", "rope", "embedding"], float]
+    op_action: str = "sfu.op"
+
+    @field_validator("ops_per_element")
+    @classmethod
+    def _all_kinds(cls, value: dict) -> dict:
+        missing = [k for k in VECTOR_KINDS if k not in value]
+        if missing:
+            raise ValueError(f"missing op kinds {missing}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("ops per element must be ≥ 0")
+        return value
+
+
+class Buffer(_Strict):
+    """An on-chip SRAM buffer. ``size`` in bytes; with ``double_buffered`` a tile may use half."""
+
+    size: Bytes = Field(gt=0)
+    banks: int = Field(default=1, gt=0)
+    word_bits: int = Field(default=64, gt=0)
+    double_buffered: bool = True
+
+    @property
+    def tile_bytes(self) -> int:
+        """Bytes one tile may occupy (half the buffer when double buffered)."""
+        return int(self.size // 2 if self.double_buffered else self.size)
+
+
+class Buffers(_Strict):
+    weights: Buffer
+    inputs: Buffer
+    outputs: Buffer
+
+
+class Memory(_Strict):
+    """Off-chip memory. ``bandwidth`` is the peak (bytes/s or bytes/cycle in the file);
+    ``efficiency`` the achieved fraction of it; ``capacity`` bounds weights + KV cache."""
+
+    kind: str
+    bandwidth: Annotated[tuple[float, bool], BeforeValidator(units.bandwidth)]
+    channels: int = Field(default=1, gt=0)
+    efficiency: Fraction = 1.0
+    efficiency_source: str | None = None
+    capacity: Bytes = Field(gt=0)
+    capacity_source: str | None = None
+    read_action: str = "dram.read"
+    write_action: str = "dram.write"
+
+
+class StaticPower(_Strict):
+    name: str
+    power: Watts
+    source: str
+
+
+class Price(_Strict):
+    usd: float = Field(gt=0)
+    source: str
+
+
+class TargetSpec(_Strict):
+    """A target accelerator (see the module docstring for units)."""
+
+    name: str
+    description: str
+    kind: Literal["accelerator", "gpu", "fpga"]
+    sources: list[str] = Field(min_length=1)
+    clock: Hz = Field(gt=0)
+    compute: Compute
+    vector: Vector
+    buffers: Buffers
+    memory: Memory
+    energy: str
+    static_power: list[StaticPower] = Field(default_factory=list)
+    price: Price | None = None
+    default_precision: str
+    attention_precision: str
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _precisions_exist(self) -> TargetSpec:
+        for key in ("default_precision", "attention_precision"):
+            if getattr(self, key) not in self.compute.precisions:
+                raise ValueError(f"{key} {getattr(self, key)!r} is not one of compute.precisions "
+                                 f"({', '.join(self.compute.precisions)})")
+        return self
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        """Achieved off-chip bandwidth in bytes per cycle (peak × efficiency)."""
+        value, per_cycle = self.memory.bandwidth
+        peak = value if per_cycle else value / self.clock
+        return peak * self.memory.efficiency
+
+    @property
+    def peak_bandwidth(self) -> float:
+        """Peak off-chip bandwidth in bytes per second."""
+        value, per_cycle = self.memory.bandwidth
+        return value * self.clock if per_cycle else value
+
+    @property
+    def static_watts(self) -> float:
+        return math.fsum(p.power for p in self.static_power)
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "(top level)"
+
+
+def _reason(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "missing field"
+    msg = error["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def parse_target(doc: object, source: str) -> TargetSpec:
+    """Validate a parsed YAML document; ``source`` names the file in error messages."""
+    if not isinstance(doc, dict):
+        raise UserError(f"{source}: a target file must be a mapping of keys, got {type(doc).__name__}")
+    try:
+        spec = TargetSpec.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise UserError(f"{source}: {_location(first['loc'])}: {_reason(first)}{more}") from None
+    from sim.energy.table import load_table
+
+    table = load_table(spec.energy, where=f"{source}: energy")
+    actions = [p.mac_action for p in spec.compute.precisions.values()]
+    actions += [spec.vector.op_action, spec.memory.read_action, spec.memory.write_action]
+    actions += [f"sram.{b}.{rw}" for b in Buffers.model_fields for rw in ("read", "write")]
+    missing = [a for a in actions if a not in table.entries]
+    if missing:
+        raise UserError(f"{source}: energy: table {spec.energy!r} has no entry for {', '.join(missing)}")
+    return spec
+
+
+def load_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {exc}") from None
+
+
+def target_names() -> list[str]:
+    """Names of the targets shipped in ``hw/targets``."""
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+
+
+@cache
+def _load_path(path: Path) -> TargetSpec:
+    spec = parse_target(load_yaml(path), str(path))
+    return spec
+
+
+def load_target(name_or_path: str | Path) -> TargetSpec:
+    """A shipped target by name (``int8-systolic``) or the path of a user's YAML file."""
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith((".yaml", ".yml")) or path.exists():
+        return _load_path(path.resolve())
+    shipped = TARGETS_DIR / f"{text}.yaml"
+    if not shipped.exists():
+        raise UserError(f"unknown target {text!r}; known targets: {', '.join(target_names())} "
+                        f"(or give the path of a YAML file)")
+    spec = _load_path(shipped)
+    if spec.name != text:
+        raise UserError(f"{shipped}: name: {spec.name!r} differs from the file name {text!r}")
+    return spec

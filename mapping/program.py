@@ -1,0 +1,90 @@
+"""Programs: the coarse instruction streams the cycle engine executes (DESIGN.md contract 4).
+
+An instruction runs on one unit and may wait for the completion tokens of earlier instructions
+— FlightLLM's wait/release masks between hardware modules, here as the indices of the
+instructions whose completion it waits for. Each unit executes its own instructions in program
+order. Loads and stores go through one off-chip unit (``memory``): they share the interface's
+bandwidth, so they never overlap each other; matrix and vector units run beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Opcode(StrEnum):
+    LOAD = "load"        # off-chip → buffer: ``bytes`` into ``buffer``
+    STORE = "store"      # buffer → off-chip: ``bytes`` from ``buffer``
+    MATMUL = "matmul"    # matrix-matrix tile ``tile`` = (m, k, n) on the matrix unit
+    MATVEC = "matvec"    # matrix-vector tile (m = 1: decode) on the matrix unit
+    MISC = "misc"        # vector/SFU work: ``elements`` × ``ops_per_element`` element-operations
+    SYNC = "sync"        # barrier: completes when every token it waits for is released
+
+
+class Unit(StrEnum):
+    MEMORY = "memory"    # off-chip loads and stores, one interface
+    MATRIX = "matrix"
+    VECTOR = "vector"
+
+
+UNIT_OF: dict[Opcode, Unit | None] = {
+    Opcode.LOAD: Unit.MEMORY, Opcode.STORE: Unit.MEMORY, Opcode.MATMUL: Unit.MATRIX,
+    Opcode.MATVEC: Unit.MATRIX, Opcode.MISC: Unit.VECTOR, Opcode.SYNC: None,
+}
+
+
+@dataclass(slots=True)
+class Instr:
+    """One coarse instruction (not frozen only because frozen dataclasses construct 2× slower;
+    instructions are never mutated after ``Program.emit``).
+
+    ``waits``: indices of earlier instructions of the same program whose completion tokens this
+    one needs. ``bytes``: off-chip bytes (load/store). ``tile``: (m, k, n) elements of a matrix
+    tile; ``first_k``: the tile starts a fresh accumulation (no partial sums to read back).
+    ``precision``: the target precision name; ``density``: fraction of weights kept (N:M
+    sparsity, 1.0 dense).
+    """
+
+    opcode: Opcode
+    waits: tuple[int, ...] = ()
+    buffer: str | None = None
+    bytes: int = 0
+    tile: tuple[int, int, int] | None = None
+    first_k: bool = True
+    elements: int = 0
+    ops_per_element: float = 0.0
+    precision: str | None = None
+    density: float = 1.0
+
+
+@dataclass
+class Program:
+    """Instructions of one trace op, or of a matrix op with the element-wise ops fused into it."""
+
+    instrs: list[Instr] = field(default_factory=list)
+
+    def emit(self, instr: Instr) -> int:
+        """Append ``instr``; returns its index (the token it releases on completion)."""
+        self.instrs.append(instr)
+        return len(self.instrs) - 1
+
+    def __len__(self) -> int:
+        return len(self.instrs)
+
+    def extend(self, other: Program) -> None:
+        """Append ``other`` after a barrier: every instruction of ``other`` waits, directly or
+        through its unit's order, for the completion of everything already here."""
+        if not self.instrs:
+            self.instrs.extend(other.instrs)
+            return
+        barrier = self.emit(Instr(Opcode.SYNC, waits=tuple(range(len(self.instrs)))))
+        base = len(self.instrs)
+        for ins in other.instrs:
+            waits = tuple(w + base for w in ins.waits) + (barrier,)
+            self.instrs.append(_with_waits(ins, waits))
+
+
+def _with_waits(ins: Instr, waits: tuple[int, ...]) -> Instr:
+    return Instr(ins.opcode, waits, ins.buffer, ins.bytes, ins.tile, ins.first_k, ins.elements,
+                 ins.ops_per_element, ins.precision, ins.density)

@@ -1,0 +1,1 @@
+"""Energy: per-action tables with sources (``*.yaml``) and action counts × table → pJ."""

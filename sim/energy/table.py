@@ -1,0 +1,70 @@
+"""Energy tables: ``sim/energy/*.yaml``, one per technology and source.
+
+Every entry is the energy of one action in pJ, per ``bit``, ``access``, ``mac``, ``op`` or
+``cycle``, with the publication it comes from and its technology node. A figure moved between
+nodes states the scaling rule in ``scaling`` (never scaled silently)::
+
+    name: ant-cacti-28nm
+    description: …
+    entries:
+      dram.read: {pj: 0.63, per: bit, source: "…", node: "28 nm"}
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tapeout.errors import UserError
+
+TABLES_DIR = Path(__file__).parent
+
+
+class EnergyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pj: float = Field(ge=0)
+    per: Literal["bit", "access", "mac", "op", "cycle"]
+    source: str = Field(min_length=1)
+    node: str = Field(min_length=1)
+    scaling: str | None = None
+
+
+class EnergyTable(BaseModel):
+    """Per-action energies (pJ) keyed by action name (``dram.read``, ``sram.weights.read``,
+    ``mac.int8``, ``sfu.op`` …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    entries: dict[str, EnergyEntry] = Field(min_length=1)
+
+    def pj(self, action: str) -> float:
+        return self.entries[action].pj
+
+
+def table_names() -> list[str]:
+    return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
+
+
+@cache
+def load_table(name: str, where: str = "energy") -> EnergyTable:
+    """The table ``sim/energy/<name>.yaml``; problems are :class:`UserError` naming the key."""
+    from hw.spec import _location, _reason, load_yaml
+
+    path = TABLES_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise UserError(f"{where}: unknown energy table {name!r}; known tables: {', '.join(table_names())}")
+    doc = load_yaml(path)
+    try:
+        table = EnergyTable.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"{path}: {_location(first['loc'])}: {_reason(first)}") from None
+    if table.name != name:
+        raise UserError(f"{path}: name: {table.name!r} differs from the file name {name!r}")
+    return table

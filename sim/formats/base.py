@@ -1,0 +1,241 @@
+"""What every number format offers (DESIGN.md contract 2) and the helpers they share.
+
+A format module defines, in one place, its grid, its encoder, its decoder and the integer GEMM
+the hardware computes. Tensors are 2-D ``[rows, K]`` float arrays with the reduction dimension K
+last: weights ``[N, K]`` (out × in), activations ``[tokens, K]``. Every format provides::
+
+    encode(x, role, *, name="tensor", scale=None) -> Encoded   # role: "weight" | "activation"
+    decode(enc) -> np.ndarray                                   # float32, shape enc.shape
+    gemm(x_enc, w_enc) -> np.ndarray                            # [M, N] float, bit-exact model
+    for_linear(name, out_features, in_features)                 # fake-quant seam (models.fakequant)
+    calibration_tokens: int                                     # > 0: static activation scales
+
+Quantized formats subclass :class:`NumberFormat`, which provides ``for_linear`` through the
+generic :class:`FakeQuantLinear` (weights fake-quantized once, activations every forward with a
+static per-tensor scale from :meth:`NumberFormat.calibrate`, LM head kept in floating point).
+
+``scale`` fixes the per-tensor scale (one step of the normal grid) and skips calibration.
+K that is not a multiple of the format's pair/group/block size is padded with zeros
+(:func:`pad_k`); ``Encoded.padded`` counts the padding so statistics can report it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numba
+import numpy as np
+import torch
+
+from tapeout.errors import UserError
+
+
+class Role(StrEnum):
+    WEIGHT = "weight"
+    ACTIVATION = "activation"
+
+
+@dataclass
+class Encoded:
+    """A tensor in a number format.
+
+    ``codes``: the integers stored in memory (layout documented by the format);
+    ``scales``: float32 scales (per tensor, row or group, as the format says);
+    ``meta``: format-specific metadata (zero points, sparse indices, outlier lists, normal type…);
+    ``shape``: the logical shape ``[rows, K]`` before padding; ``padded``: zeros appended to K;
+    ``bits``: total storage in bits (codes + scales + metadata) — see :meth:`bits_per_element`.
+    """
+
+    format: str
+    role: Role
+    shape: tuple[int, int]
+    codes: np.ndarray
+    scales: np.ndarray
+    bits: int
+    padded: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def bits_per_element(self) -> float:
+        """Real storage cost per logical element: codes, scales and metadata included."""
+        return self.bits / max(1, self.shape[0] * self.shape[1])
+
+
+def check_finite(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as a 2-D float32 array; NaN/inf or a wrong rank is a :class:`UserError` naming it."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise UserError(f"{name}: expected a 2-D [rows, K] tensor, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise UserError(f"{name} contains {bad} NaN or infinite value(s); clean the tensor first")
+    return x
+
+
+def pad_k(x: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:
+    """Append zero columns so K is a multiple of ``multiple``; returns (array, zeros added per row)."""
+    k = x.shape[1]
+    pad = (-k) % multiple
+    if pad:
+        x = np.concatenate([x, np.zeros((x.shape[0], pad), dtype=x.dtype)], axis=1)
+    return x, pad
+
+
+def apply_scales(acc: np.ndarray, sx: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """The step after every integer GEMM: ``float32(float64(acc) · float64(sx[m]) · float64(sw[n]))``
+    with float32 scales ``[1]`` (per tensor) or ``[rows]`` (per token / output channel)."""
+    sx = np.asarray(sx, np.float32).astype(np.float64).reshape(-1, 1)
+    sw = np.asarray(sw, np.float32).astype(np.float64).reshape(1, -1)
+    return (acc.astype(np.float64) * sx * sw).astype(np.float32)
+
+
+def check_accumulator(bound: int, bits: int, what: str) -> None:
+    """Raise unless every partial sum (``|·| ≤ bound``) fits a ``bits``-bit two's complement
+    accumulator: the proof that an integer GEMM is exact for the given shape."""
+    if bound >= 1 << (bits - 1):
+        raise UserError(f"{what}: partial sums up to {bound} overflow the int{bits} accumulator; "
+                        "split the reduction (smaller K)")
+
+
+# --- fake quantization: how any format plugs into models.fakequant -------------------------------
+
+LM_HEAD = "lm_head"
+"""Name (suffix) of the output projection; quantized formats keep it in floating point
+(papers/olive.md, "Scale selection": every linear layer except the LM head)."""
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A float32 numpy copy of a torch tensor (the one torch → numpy crossing of the seam)."""
+    return t.detach().to("cpu", torch.float32).numpy()
+
+
+def to_torch(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """``a`` as a tensor with the dtype and device of ``like`` (the one numpy → torch crossing)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(like.device, like.dtype)
+
+
+class CalibrationSample:
+    """What calibration saw of one activation tensor.
+
+    Moments (count, mean, σ, max |x|) cover *every* observed value; ``rows`` keeps up to
+    ``capacity`` values as whole rows ``[r, K]`` (so pairs/groups along K stay intact), thinned
+    evenly when more arrive. Formats search their static scale on ``rows``.
+    """
+
+    def __init__(self, capacity: int = 1 << 16):
+        self.capacity = capacity
+        self.count = 0
+        self._sum = 0.0
+        self._sumsq = 0.0
+        self.absmax = 0.0
+        self._rows: list[np.ndarray] = []
+        self._stride = 1  # keep every ``_stride``-th incoming row
+
+    def add(self, x: np.ndarray) -> None:
+        x = x.reshape(-1, x.shape[-1])
+        x64 = x.astype(np.float64)
+        self.count += x.size
+        self._sum += float(x64.sum())
+        self._sumsq += float((x64 * x64).sum())
+        self.absmax = max(self.absmax, float(np.abs(x).max(initial=0.0)))
+        self._rows.append(x[:: self._stride].copy())
+        while sum(r.size for r in self._rows) > self.capacity and self._rows[0].shape[0] > 0:
+            self._rows = [r[::2] for r in self._rows]
+            self._stride *= 2
+
+    @property
+    def mean(self) -> float:
+        return self._sum / max(1, self.count)
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(max(0.0, self._sumsq / max(1, self.count) - self.mean**2)))
+
+    @property
+    def rows(self) -> np.ndarray:
+        kept = [r for r in self._rows if r.shape[0]]
+        return np.concatenate(kept) if kept else np.zeros((0, 0), np.float32)
+
+
+class NumberFormat:
+    """Base of the quantized formats: the contract above plus the generic fake-quant seam.
+
+    Subclasses implement ``encode``/``decode``/``gemm`` and, when ``calibration_tokens > 0``
+    (static activation scales), ``calibrate``. ``tapeout.accuracy`` runs that many calibration
+    tokens through the model before measuring.
+    """
+
+    name: str = ""
+    description: str = ""
+    calibration_tokens: int = 0
+
+    def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",
+               scale: float | None = None, **static) -> Encoded:
+        raise NotImplementedError
+
+    def decode(self, enc: Encoded) -> np.ndarray:
+        raise NotImplementedError
+
+    def gemm(self, x: Encoded, w: Encoded) -> np.ndarray:
+        raise NotImplementedError
+
+    def calibrate(self, sample: CalibrationSample, *, name: str) -> dict:
+        """Static activation parameters (keyword arguments of ``encode``) from a sample."""
+        raise NotImplementedError(f"{self.name} has no static activation calibration")
+
+    def for_linear(self, name: str, out_features: int, in_features: int) -> FakeQuantLinear | None:
+        if name == LM_HEAD or name.endswith("." + LM_HEAD):
+            return None
+        return FakeQuantLinear(self, name)
+
+
+class FakeQuantLinear:
+    """:class:`models.fakequant.LinearQuantizer` over any :class:`NumberFormat`.
+
+    Weight: ``decode(encode(W, WEIGHT))`` once. Input: ``decode(encode(x, ACTIVATION, **static))``
+    every forward, where ``static`` comes from :meth:`NumberFormat.calibrate` on what
+    :meth:`observe` collected (formats with ``calibration_tokens == 0`` quantize dynamically).
+    The calibration pass itself runs the float model (inputs observed, not quantized); a static
+    format used without a calibration pass calibrates on its first input (documented fallback,
+    so the seam never fails). Outlier detection (OVP) runs on every forward.
+    """
+
+    def __init__(self, fmt: NumberFormat, name: str):
+        self.fmt = fmt
+        self.name = name
+        self.sample = CalibrationSample() if fmt.calibration_tokens > 0 else None
+        self.static: dict | None = None
+
+    def quantize_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        w = to_numpy(weight)
+        enc = self.fmt.encode(w, Role.WEIGHT, name=f"{self.name}.weight")
+        return to_torch(self.fmt.decode(enc), weight)
+
+    def observe(self, x: torch.Tensor) -> None:
+        if self.sample is not None:
+            self.sample.add(to_numpy(x))
+            self.static = None  # recalibrate on the next quantized forward
+            self._pass_through = True
+
+    _pass_through = False
+
+    def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self._pass_through:  # the calibration pass runs the float model (no rescaling per batch)
+            self._pass_through = False
+            return x
+        a = to_numpy(x).reshape(-1, x.shape[-1])
+        name = f"{self.name}.input"
+        if self.sample is not None and self.static is None:
+            if self.sample.count == 0:
+                self.sample.add(a)
+            self.static = self.fmt.calibrate(self.sample, name=name)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)  # small tensors: don't contend with torch's OpenMP threads
+        try:
+            enc = self.fmt.encode(a, Role.ACTIVATION, name=name, **(self.static or {}))
+            decoded = self.fmt.decode(enc)
+        finally:
+            numba.set_num_threads(threads)
+        return to_torch(decoded.reshape(x.shape), x)

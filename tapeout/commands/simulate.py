@@ -1,0 +1,143 @@
+"""`tapeout simulate` and `tapeout compare`: a model on target accelerators, with reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tapeout.app import JsonOption, app, emit_json, err, out
+from tapeout.errors import UserError
+
+ModelArg = Annotated[str, typer.Argument(help="Zoo model name, a saved trace file (.json/.json.gz), or a SCALE-Sim GEMM topology CSV (Layer,M,N,K).")]
+PrefillOpt = Annotated[int, typer.Option(help="Prompt tokens of the prefill (zoo models).")]
+DecodeOpt = Annotated[int, typer.Option(help="Decode steps after the prefill (zoo models).")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="Number format of the linear layers (default: the target's default precision).")]
+
+
+def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | None, quiet: bool):
+    """Trace/load the workload once, then simulate it on each target, with a progress bar."""
+    from rich.progress import Progress
+
+    from hw.spec import load_target
+    from sim.simulate import simulate
+    from tapeout.workload import load_workload
+
+    specs = [load_target(t) for t in targets]
+    with Progress(console=err, transient=True, disable=quiet and not err.is_terminal) as bar:
+        task = bar.add_task(escape(f"tracing {model}"), total=None)
+        trace = load_workload(model, prefill, decode)
+        sims = []
+        for spec in specs:
+            bar.update(task, description=escape(f"{trace.name} on {spec.name}"), completed=0, total=len(trace.ops))
+            sims.append(simulate(trace, spec, fmt,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total)))
+    return trace, sims
+
+
+def _headline(doc: dict) -> dict:
+    return {"model": doc["model"]["name"], "target": doc["target"]["name"], **doc["totals"]}
+
+
+@app.command()
+def simulate(
+    model: ModelArg,
+    target: Annotated[str, typer.Option("--target", help="Target name (see `tapeout targets`) or path of a target YAML file.")],
+    prefill: PrefillOpt = 128,
+    decode: DecodeOpt = 512,
+    format: FormatOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Report directory (default: out/simulate/MODEL-TARGET).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
+    from tapeout.report import build_report, dumps_report, write_report
+
+    _, (sim,) = _run(model, [target], prefill, decode, format, as_json)
+    doc = build_report(sim)
+    text = dumps_report(doc, sim)
+    directory = output or Path("out") / "simulate" / f"{doc['model']['name']}-{doc['target']['name']}"
+    write_report(doc, sim, directory, text)
+    if as_json:
+        sys.stdout.write(text)
+        return
+    tot = doc["totals"]
+    out.print(f"[bold]{escape(doc['model']['name'])}[/bold] on [bold]{escape(sim.target.name)}[/bold] "
+              f"(linear layers at {doc['target']['linear_precision']}) — simulated")
+    table = Table(show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in (("latency", f"{tot['seconds']:.6g} s"), ("prefill", f"{tot['prefill_seconds']:.6g} s"),
+                         ("decode / token", f"{tot['decode_seconds_per_token']:.6g} s"),
+                         ("tokens / s", f"{tot['tokens_per_second']:.4g}" if tot["tokens_per_second"] else "—"),
+                         ("energy", f"{tot['energy_joules']:.6g} J"),
+                         ("energy / token", f"{tot['energy_per_token_joules']:.6g} J"),
+                         ("average power", f"{tot['average_power_watts']:.4g} W"),
+                         ("compute utilisation", f"{doc['utilization']['compute']:.2%}"),
+                         ("bandwidth utilisation", f"{doc['utilization']['bandwidth']:.2%}")):
+        table.add_row(label, value)
+    out.print(table)
+    out.print(f"wrote {directory}/report.md, report.json, latency.png, energy.png, roofline.png",
+              soft_wrap=True, highlight=False)
+
+
+@app.command()
+def compare(
+    model: ModelArg,
+    targets: Annotated[str, typer.Option("--targets", help="Comma-separated target names or YAML paths; the first is the reference.")],
+    prefill: PrefillOpt = 128,
+    decode: DecodeOpt = 512,
+    format: FormatOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Directory for compare.md, compare.json and compare.png (default: out/compare/MODEL).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate MODEL on several targets: side-by-side table and a chart normalised to the first."""
+    from tapeout.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from tapeout.report import build_report
+    from tapeout.report.plots import comparison
+
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    if len(names) < 2:
+        raise UserError("--targets needs at least two comma-separated targets, e.g. int8-systolic,ant")
+    trace, sims = _run(model, names, prefill, decode, format, as_json)
+    rows = []
+    for sim in sims:
+        doc = build_report(sim)
+        rows.append({**_headline(doc), "linear_precision": doc["target"]["linear_precision"],
+                     "compute_utilization": doc["utilization"]["compute"]})
+    for r in rows:
+        r["time_vs_first"] = r["seconds"] / rows[0]["seconds"]
+        r["energy_vs_first"] = r["energy_joules"] / rows[0]["energy_joules"]
+    result = {"model": trace.name, "prefill": trace.prefill, "decode": trace.decode,
+              "format": format, "reference": rows[0]["target"], "targets": rows}
+    directory = output or Path("out") / "compare" / trace.name
+    write_bytes_atomic(directory / "compare.png", comparison(rows))
+    write_json_atomic(directory / "compare.json", result)
+    write_text_atomic(directory / "compare.md", _compare_markdown(result))
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(title=f"{trace.name}: prefill {trace.prefill}, decode {trace.decode} — simulated")
+    for col in ("target", "precision", "latency s", "decode s/tok", "energy J", "J/token", "time ×", "energy ×"):
+        table.add_column(col, justify="left" if col in ("target", "precision") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["target"], r["linear_precision"], f"{r['seconds']:.4g}",
+                      f"{r['decode_seconds_per_token']:.4g}", f"{r['energy_joules']:.4g}",
+                      f"{r['energy_per_token_joules']:.4g}", f"{r['time_vs_first']:.3g}", f"{r['energy_vs_first']:.3g}")
+    out.print(table)
+    out.print(f"wrote {directory}/compare.md, compare.json, compare.png", soft_wrap=True, highlight=False)
+
+
+def _compare_markdown(result: dict) -> str:
+    lines = [f"# {result['model']}: prefill {result['prefill']}, decode {result['decode']} — simulated", "",
+             f"Normalised to {result['reference']} (× = time or energy relative to it; lower is better).", "",
+             "| target | precision | latency s | decode s/token | tokens/s | energy J | J/token | power W | time × | energy × |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["targets"]:
+        lines.append(f"| {r['target']} | {r['linear_precision']} | {r['seconds']:.4g} | {r['decode_seconds_per_token']:.4g} | "
+                     f"{r['tokens_per_second'] or 0:.4g} | {r['energy_joules']:.4g} | {r['energy_per_token_joules']:.4g} | "
+                     f"{r['average_power_watts']:.4g} | {r['time_vs_first']:.3g} | {r['energy_vs_first']:.3g} |")
+    return "\n".join(lines + ["", "![compare](compare.png)", ""])

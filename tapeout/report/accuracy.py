@@ -1,0 +1,168 @@
+"""The accuracy report: a trained model under every number format.
+
+For each format: perplexity (``tapeout.accuracy.evaluate``, same text, window and stride for
+all), real storage bits per weight and per activation (codes + scales + metadata, from encoding
+the model's own tensors), and — for the OVP formats — the share of normal-normal /
+outlier-normal / outlier-outlier pairs per layer type (as in papers/olive.md).
+
+The tensors come from one traced prefill with recorded tensors (``models.trace``): every
+linear weight of every layer and the input of every linear op.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from models.trace.ops import OpKind
+from models.trace.tracer import trace_model
+from sim.formats import FORMATS, get_format
+from sim.formats.base import CalibrationSample, NumberFormat, Role
+from tapeout.accuracy import evaluate
+
+PAIR_KINDS = ("normal-normal", "outlier-normal", "outlier-outlier")
+SCHEMA = "tapeout-accuracy-report"
+
+
+def layer_type(module: str) -> str:
+    """``model.layers.3.self_attn.q_proj`` → ``q_proj``."""
+    return module.rsplit(".", 1)[-1]
+
+
+def linear_tensors(model: str, tokens: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Weights ``[N, K]`` and inputs ``[tokens, K]`` of every linear op of one traced prefill."""
+    trace, tensors = trace_model(model, tokens, 0, tensors="model.layers.*")
+    weights, inputs = {}, {}
+    for i, op in enumerate(trace.ops):
+        if op.kind == OpKind.LINEAR and op.layer is not None:
+            weights[op.name] = tensors[f"weight.{op.name}"].float().numpy()
+            inputs[op.name] = tensors[f"op{i}.input"].float().numpy().reshape(-1, op.k)
+    return weights, inputs
+
+
+def encode_activation(fmt: NumberFormat, x: np.ndarray, name: str):
+    """Encode an activation as the fake-quant path does: static formats calibrate on it first."""
+    static = {}
+    if fmt.calibration_tokens:
+        sample = CalibrationSample()
+        sample.add(x)
+        static = fmt.calibrate(sample, name=name)
+    return fmt.encode(x, Role.ACTIVATION, name=name, **static)
+
+
+def storage_and_pairs(fmt, weights: dict, inputs: dict) -> tuple[float, float, dict | None]:
+    """(bits per weight, bits per activation, pair statistics per layer type or ``None``)."""
+    if not isinstance(fmt, NumberFormat):  # floating-point reference formats
+        return float(fmt.bits), float(fmt.bits), None
+    bits = {"weight": [0, 0], "activation": [0, 0]}
+    pairs: dict[str, dict[str, np.ndarray]] = defaultdict(lambda: defaultdict(lambda: np.zeros(3, np.int64)))
+    for name, w in weights.items():
+        for role, enc in (("weight", fmt.encode(w, Role.WEIGHT, name=f"{name}.weight")),
+                          ("activation", encode_activation(fmt, inputs[name], f"{name}.input"))):
+            bits[role][0] += enc.bits
+            bits[role][1] += enc.shape[0] * enc.shape[1]
+            if "pairs" in enc.meta:
+                pairs[layer_type(name)][role] += np.array([enc.meta["pairs"][k] for k in PAIR_KINDS])
+    stats = None
+    if pairs:
+        stats = {lt: {role: dict(zip(PAIR_KINDS, (c / max(1, c.sum())).round(6).tolist(), strict=True))
+                      for role, c in sorted(roles.items())}
+                 for lt, roles in sorted(pairs.items())}
+    return bits["weight"][0] / bits["weight"][1], bits["activation"][0] / bits["activation"][1], stats
+
+
+def build(model: str = "smollm2-135m", *, formats: list[str] | None = None, tokens: int = 4096,
+          tensor_tokens: int = 256, progress: Callable[[str], None] | None = None) -> dict:
+    """The report document (JSON-ready)."""
+    names = formats or list(FORMATS)
+    fmts = {n: get_format(n) for n in names}
+    weights, inputs = linear_tensors(model, tensor_tokens)
+    doc = {"schema": SCHEMA, "model": model, "tokens": tokens, "formats": {}, "pair_stats": {},
+           "method": {"text": "pydoc_data.topics", "window": 512, "stride": 256,
+                      "tensor_tokens": tensor_tokens}}
+    for name, fmt in fmts.items():
+        if progress:
+            progress(name)
+        result = evaluate(model, name, tokens=tokens)
+        bpw, bpa, stats = storage_and_pairs(fmt, weights, inputs)
+        doc["formats"][name] = {"perplexity": result["perplexity"], "bits_per_weight": round(bpw, 4),
+                                "bits_per_activation": round(bpa, 4),
+                                "description": getattr(fmt, "description", "")}
+        if stats:
+            doc["pair_stats"][name] = stats
+    doc["checks"] = expectations(doc["formats"])
+    return doc
+
+
+def expectations(formats: dict) -> list[dict]:
+    """The issue's expected orderings, evaluated on the measured numbers (pass or fail, honestly)."""
+    ppl = {n: f["perplexity"] for n, f in formats.items()}
+    checks = []
+
+    def check(claim: str, names: tuple[str, ...], holds: Callable[..., bool]) -> None:
+        if all(n in ppl for n in names):
+            checks.append({"claim": claim, "holds": bool(holds(*(ppl[n] for n in names)))})
+
+    check("olive-w8a8 within 1 % of fp16", ("olive-w8a8", "fp16"), lambda a, b: abs(a / b - 1) <= 0.01)
+    check("olive-w4a4 better than int4", ("olive-w4a4", "int4"), lambda a, b: a < b)
+    check("olive-w4a4 better than ant-w4a4", ("olive-w4a4", "ant-w4a4"), lambda a, b: a < b)
+    check("mixpe-w4a16 within 5 % of fp16", ("mixpe-w4a16", "fp16"), lambda a, b: abs(a / b - 1) <= 0.05)
+    return checks
+
+
+def render_markdown(doc: dict, image: str) -> str:
+    base = doc["formats"].get("fp32", {}).get("perplexity")
+    lines = [f"# Accuracy of {doc['model']} under each number format", "",
+             f"Measured by tapeout (`make reports`): perplexity over {doc['tokens']} tokens of "
+             f"Python's `pydoc_data.topics` (window {doc['method']['window']}, stride "
+             f"{doc['method']['stride']}), every linear layer's weight and input fake-quantized "
+             "(LM head in floating point for the quantized formats). Storage bits are real: codes, "
+             "scales and metadata of the model's own tensors, counted by the golden encoders.", "",
+             f"![perplexity per format]({image})", "",
+             "| format | perplexity | vs fp32 | bits / weight | bits / activation | description |",
+             "|---|---:|---:|---:|---:|---|"]
+    for name, f in doc["formats"].items():
+        rel = f"{f['perplexity'] / base - 1:+.2%}" if base else "—"
+        lines.append(f"| `{name}` | {f['perplexity']:.4g} | {rel} | {f['bits_per_weight']:.3f} | "
+                     f"{f['bits_per_activation']:.3f} | {f['description']} |")
+    lines += ["", "## Expected orderings", "", "| claim | holds on this model |", "|---|---|"]
+    lines += [f"| {c['claim']} | {'yes' if c['holds'] else '**no**'} |" for c in doc["checks"]]
+    for name, stats in doc["pair_stats"].items():
+        lines += ["", f"## OVP pair statistics — `{name}`", "",
+                  "Share of pairs (adjacent along K) by kind, per layer type. The paper reports "
+                  "99.12 / 0.84 / 0.04 % (BERT-base), 98.80 / 1.14 / 0.06 % (GPT2-XL), 99.33 / "
+                  "0.64 / 0.03 % (OPT-6.7B) — published, OliVe ISCA 2023 (papers/olive.md).", "",
+                  "| layer type | tensor | normal-normal | outlier-normal | outlier-outlier |",
+                  "|---|---|---:|---:|---:|"]
+        for lt, roles in stats.items():
+            for role, share in roles.items():
+                lines.append(f"| {lt} | {role} | " + " | ".join(f"{share[k]:.3%}" for k in PAIR_KINDS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(doc["formats"])
+    values = [doc["formats"][n]["perplexity"] for n in names]
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=120)
+    ax.bar(names, values, color=["#4C72B0" if not re.match(r"fp|bf", n) else "#999999" for n in names])
+    ax.set_yscale("log")
+    ax.set_ylabel("perplexity (log scale, lower is better)")
+    ax.set_title(f"{doc['model']}: perplexity per number format ({doc['tokens']} tokens, simulated)")
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
