@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/tapeout trace smollm2-135m --prefill 128 --decode 4
 	$(BIN)/tapeout accuracy smollm2-135m
-	$(BIN)/tapeout simulate smollm2-135m --target int8-systolic --prefill 128 --decode 128 -o build/demo-report
+	$(BIN)/tapeout simulate smollm2-135m --target olive-systolic --format olive-w4a4 --prefill 128 --decode 128 -o build/demo-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q

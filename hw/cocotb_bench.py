@@ -63,7 +63,7 @@ def run_bench(design: GeneratedVerilog, test_module: str, inputs: dict[str, np.n
         results_xml = run_dir / "results.xml"
         log = run_dir / "sim.log"
         test_args = ["--trace-file", str(Path(waves).resolve())] if waves else []
-        with verilator._tool_environ():
+        with verilator.tool_environ():
             runner = get_runner("verilator")
             runner.log.setLevel(logging.WARNING)
             try:

@@ -62,7 +62,7 @@ def tool_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _tool_environ() -> Iterator[None]:
+def tool_environ() -> Iterator[None]:
     """Temporarily apply :func:`tool_env` to ``os.environ`` (cocotb's runner reads it)."""
     saved = dict(os.environ)
     os.environ.update(tool_env())
@@ -171,7 +171,7 @@ def _build_into(design: GeneratedVerilog, directory: Path, waves: bool) -> None:
     source.write_text(design.text)
     log = directory / "build.log"
     build_args = ["-Wno-fatal", "-O3"] + (["--trace-fst", "--trace-structs"] if waves else [])
-    with _tool_environ():
+    with tool_environ():
         runner = get_runner("verilator")
         runner.log.setLevel(logging.WARNING)
         try:

@@ -38,7 +38,8 @@ class QuantScheme(Protocol):
 
 
 class QuantLinear(nn.Module):
-    """``y = quantize_input(x) @ quantize_weight(W)ᵀ + b``; calibration mode observes inputs."""
+    """``y = quantize_input(x) @ quantize_weight(W)ᵀ + b``; in calibration mode the input is only
+    observed, not quantized."""
 
     def __init__(self, name: str, inner: nn.Module, quantizer: LinearQuantizer):
         super().__init__()
@@ -56,8 +57,9 @@ class QuantLinear(nn.Module):
         self.calibrating = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.calibrating:
+        if self.calibrating:  # calibration sees (and passes on) the unquantized input
             self.quantizer.observe(x.detach().float())
+            return F.linear(x, self.qweight, self.bias)
         xq = self.quantizer.quantize_input(x.float()).to(x.dtype)
         return F.linear(xq, self.qweight, self.bias)
 

@@ -8,8 +8,16 @@ import sys
 from rich.logging import RichHandler
 
 from tapeout.app import app, err
-from tapeout.commands import accuracy, models, quantize, report, simulate, targets, trace  # noqa: F401  (registers commands)
-from tapeout.commands import hw  # noqa: F401  (registers verilog, verify, synth)
+from tapeout.commands import (  # noqa: F401  (importing a command module registers its commands)
+    accuracy,
+    hw,
+    models,
+    quantize,
+    report,
+    simulate,
+    targets,
+    trace,
+)
 from tapeout.errors import EXIT_USER_ERROR, UserError
 
 

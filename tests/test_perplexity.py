@@ -64,6 +64,34 @@ class _ZeroWeights:
         return x
 
 
+class _Recording(_ZeroWeights):
+    def __init__(self):
+        self.seen = []
+
+    def quantize_weight(self, w):
+        return w
+
+    def observe(self, x):
+        self.seen.append(x.clone())
+
+    def quantize_input(self, x):
+        return x + 1.0
+
+
+def test_calibration_observes_float_inputs_without_quantizing():
+    model = torch.nn.Linear(4, 3)
+    scheme = _Recording()
+    x = torch.randn(5, 4)
+    with fakequant.quantized(torch.nn.Sequential(model), scheme) as wrappers:
+        with fakequant.calibrating(wrappers):
+            calibrated = wrappers[0](x)
+        quantized = wrappers[0](x)
+    assert len(scheme.seen) == 1 and torch.equal(scheme.seen[0], x)
+    torch.testing.assert_close(calibrated, model(x))  # float input went through
+    torch.testing.assert_close(quantized, model(x + 1.0))  # outside calibration inputs are quantized
+    assert not wrappers[0].calibrating
+
+
 def test_quantized_swaps_and_restores():
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     originals = [model[0], model[2]]

@@ -217,14 +217,8 @@ class FakeQuantLinear:
         if self.sample is not None:
             self.sample.add(to_numpy(x))
             self.static = None  # recalibrate on the next quantized forward
-            self._pass_through = True
-
-    _pass_through = False
 
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
-        if self._pass_through:  # the calibration pass runs the float model (no rescaling per batch)
-            self._pass_through = False
-            return x
         a = to_numpy(x).reshape(-1, x.shape[-1])
         name = f"{self.name}.input"
         if self.sample is not None and self.static is None:

@@ -215,7 +215,6 @@ def test_activation_calibration_is_static_and_detects_outliers_each_forward():
     assert OLIVE_W4A4.for_linear("lm_head", 100, 64) is None
     calib = torch.from_numpy(rng.standard_normal((2, 32, 64)).astype(np.float32))
     q.observe(calib)
-    assert torch.equal(q.quantize_input(calib), calib)  # the calibration pass runs in float
     x = torch.from_numpy(rng.standard_normal((1, 4, 64)).astype(np.float32))
     x[0, 1, 9] = 40.0
     y = q.quantize_input(x)

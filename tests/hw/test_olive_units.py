@@ -184,11 +184,23 @@ def test_tile_formula():
 
 def test_olive_systolic_compute_model_uses_the_tile_formula():
     from hw.spec import load_target
-    from sim.compute.registry import _resolve
+    from sim.compute.registry import get_compute_model
 
-    model_cls = _resolve("olive-systolic")
-    target = load_target("int8-systolic")  # any 32 × 32 output-stationary target
-    model = model_cls(target)
-    precision = next(iter(target.compute.precisions.values()))
-    cost = model.matmul((64, 100, 96), precision, 1.0, True)
-    assert cost.cycles == 2 * 3 * ovp_array_tile_cycles(32, 32, 100)
+    target = load_target("olive-systolic")  # 32 × 64 PEs
+    model = get_compute_model(target)
+    ovp4, ovp8 = target.compute.precisions["ovp4"], target.compute.precisions["ovp8"]
+    # native 4-bit: one pair per PE per cycle, folds over the full array
+    assert model.matmul((64, 100, 96), ovp4, 1.0, True).cycles == 2 * 2 * ovp_array_tile_cycles(32, 64, 100)
+    # 8-bit: 2 × 2 PEs fuse into one operation, so the array acts as 16 × 32 (a quarter of the rate)
+    assert model.matmul((64, 100, 96), ovp8, 1.0, True).cycles == 4 * 3 * ovp_array_tile_cycles(16, 32, 100)
+
+
+def test_olive_systolic_rejects_other_rates():
+    from hw.spec import load_target
+    from sim.compute.registry import get_compute_model
+    from tapeout.errors import UserError
+
+    target = load_target("olive-systolic")
+    odd = target.compute.precisions["ovp4"].model_copy(update={"macs_per_cycle": 3000})
+    with pytest.raises(UserError, match="macs_per_cycle"):
+        get_compute_model(target).matmul((8, 8, 8), odd, 1.0, True)

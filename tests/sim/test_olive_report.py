@@ -109,3 +109,21 @@ def test_bad_accuracy_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError):
         olive.load_accuracy(bad)
     assert olive.load_accuracy(tmp_path / "missing.json") is None
+
+
+def test_command_writes_identical_files_and_rejects_bad_accuracy(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(olive, "SEQUENCE", {"bert-base": 8})
+    monkeypatch.setattr(olive, "BATCH", 2)
+    acc = tmp_path / "acc.json"
+    acc.write_text(json.dumps(ACCURACY))
+    outputs = []
+    for run in ("a", "b"):
+        result = cli("report", "olive", "-o", str(tmp_path / run), "--accuracy", str(acc), "--json")
+        assert result.code == 0, result.stderr
+        assert result.json()["setting"]["prefill"] == {"bert-base": 8}
+        outputs.append({n: (tmp_path / run / n).read_bytes() for n in ("olive.md", "olive.json", "olive.png")})
+    assert outputs[0] == outputs[1]
+    acc.write_text("not json")
+    bad = cli("report", "olive", "-o", str(tmp_path / "c"), "--accuracy", str(acc))
+    assert bad.code == 2 and "accuracy report" in bad.stderr
+    assert not (tmp_path / "c").exists()
