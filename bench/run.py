@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tapeout.files import write_json_atomic
 
-SECTIONS = ["bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate"]
+SECTIONS = ["bench.trace", "bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate"]
 RESULTS = Path(__file__).with_name("results.json")
 
 

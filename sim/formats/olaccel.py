@@ -90,7 +90,8 @@ class OlaccelFormat(NumberFormat):
         while t32 > 0 and 7 * np.float64(s4) > t32:  # normal values never decode above T
             s4 = np.nextafter(s4, np.float32(0))
         s8 = np.float32(max(absmax, threshold) / 127) if absmax > 0 else np.float32(1.0)
-        q = np.clip(np.rint(x / s4), -7, 7).astype(np.int8)
+        with np.errstate(over="ignore"):  # a tiny threshold overflows x / s4 to ±inf: clipped to ±7
+            q = np.clip(np.rint(x / s4), -7, 7).astype(np.int8)
         kmin = int(np.float64(t32) // np.float64(s8)) + 1  # first outlier point above T
         o = np.sign(x) * np.clip(np.maximum(np.rint(absx / s8), kmin), 0, 127)
         err_normal = np.abs(x - q.astype(np.float64) * np.float64(s4))
