@@ -1,74 +1,92 @@
 """The OliVe output-stationary systolic array with OVP decoders on its edges only.
 
-``rows × cols`` :class:`~hw.olive.pe.OvpPe` s; ``rows + cols`` :class:`~hw.olive.decoder.OvpDecoder` s
-(one per row for activations, one per column for weights — papers/olive.md "Hardware").
-PE (i, j) accumulates ``C[i, j] = Σ_k A[i, k] · W[j, k]`` one OVP pair per cycle.
+``rows × cols`` fusable :class:`~hw.olive.pe.OvpPe` s with two modes, chosen per tile by ``mode8``
+(papers/olive.md "Hardware"):
 
-Timing (cycles, see :func:`sim.olive.tile.ovp_array_tile_cycles`): a tile of K elements is
-streamed as ``P = ceil(K / 2)`` pairs on consecutive cycles, every row and column presented
-together; decoders are followed by one register, rows are skewed by ``i`` and columns by ``j``
-registers, operands hop one PE per cycle, and each PE copies its sum into ``result`` the cycle
-after its last pair. ``done`` pulses when all of ``result`` belongs to the tile:
+- 4-bit mode: OVP-4; PE (i, j) accumulates ``C[i, j] = Σ_k A[i, k] · W[j, k]`` in int32, one OVP
+  pair per cycle; one OVP-4 :class:`~hw.olive.decoder.OvpDecoder` per row (activations) and per
+  column (weights), ``rows + cols`` in all.
+- 8-bit mode: OVP-8; each 2 × 2 group of PEs forms one 8-bit operation through its
+  :class:`~hw.olive.fuse.OvpFuseUnit` (the extra adder), so the array computes
+  ``(rows/2) × (cols/2)`` outputs in int64. One OVP-8 decoder per row pair and per column pair
+  (``(rows + cols) / 2``) splits each value into nibbles: rows ``2g`` and ``2g + 1`` carry the low
+  and high nibbles of activation row ``g`` (columns likewise for weights).
+
+Timing (cycles, see :func:`sim.olive.tile.ovp_array_tile_cycles`, the same in both modes): a tile
+of K elements is streamed as ``P = ceil(K / 2)`` pairs on consecutive cycles, every row and column
+presented together; decoders are followed by one register, rows are skewed by ``i`` and columns
+by ``j`` registers, operands hop one PE per cycle, and each sum is copied into ``result`` the
+cycle after its last pair. ``done`` pulses when all of ``result`` belongs to the tile:
 ``P + rows + cols`` cycles after the first pair is presented (that cycle counted).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.olive.decoder import NORMAL_TYPES, OvpDecoder, normal_width, pair_layout, value_widths
-from hw.olive.pe import OvpPe
+from hw.olive.decoder import OvpDecoder, normal_width, value_widths
+from hw.olive.fuse import NIBBLE, OvpFuseUnit
+from hw.olive.pe import OvpPe, ovp_pair_layout
+
+WORD = 32
+"""Accumulator bits of one PE (OVP-4 sums are int32, papers/olive.md)."""
+EXP_WIDTH, INT_WIDTH = value_widths(8)[0], NIBBLE + 1
+"""Operand fields carried through the PEs: OVP-8 exponents (0..19) and nibble-sized signed
+integers (OVP-4 integers −7..7, OVP-8 nibbles −8..15)."""
 
 
 def accumulator_width(bits: int) -> int:
-    """int32 for OVP-4, int64 for OVP-8 (E4M3 outlier products reach 2^46;
-    :func:`sim.formats.ovp.accumulator_bits`)."""
-    return 32 if bits == 4 else 64
+    """Accumulator bits of one output: int32 for OVP-4, int64 (two PE registers) for OVP-8
+    (E4M3 outlier products reach 2^46; :func:`sim.formats.ovp.accumulator_bits`)."""
+    return WORD if bits == 4 else 2 * WORD
+
+
+def result_sums(words: np.ndarray, bits: int) -> np.ndarray:
+    """The outputs in ``result`` words ``[..., rows, cols]`` (each PE's 32-bit word, any sign):
+    4-bit mode the int32 words themselves; 8-bit mode the int64 sums ``[..., rows/2, cols/2]``
+    of the word pairs at even rows (low word in the even column)."""
+    low = words.astype(np.int64) & 0xFFFFFFFF
+    if bits == 4:
+        return np.where(low >= 1 << 31, low - (1 << 32), low)
+    return low[..., ::2, 0::2] | (low[..., ::2, 1::2] << 32)  # int64 shift wraps into the sign
 
 
 class OvpSystolicArray(wiring.Component):
-    """Output-stationary OVP array.
+    """Output-stationary OVP array, ``rows`` and ``cols`` even.
 
-    - ``a_code``: one OVP pair of codes per row (``2·bits`` bits each), activation rows;
-    - ``w_code``: one OVP pair of codes per column, weight rows (output channels);
-    - ``a_normal``, ``w_normal``: normal type of each operand (index into ``NORMAL_TYPES[bits]``);
+    - ``a_code``: one byte per row. 4-bit mode: the row's OVP-4 pair (even code low nibble);
+      8-bit mode: row ``2g`` holds the even and row ``2g + 1`` the odd OVP-8 code of activation
+      row ``g``'s pair;
+    - ``w_code``: the same per column, for weight rows (output channels);
+    - ``a_normal``, ``w_normal``: OVP-4 normal type (index into ``NORMAL_TYPES[4]``);
+    - ``mode8``: 8-bit mode; hold it from a tile's first pair until its ``done``;
     - ``valid``: the codes hold a pair this cycle; ``first`` / ``last``: first / last pair of a
       tile (``first`` restarts the sums);
-    - ``result``: ``rows·cols`` signed sums (row-major, ``accumulator_width(bits)`` bits each,
-      wrapping) of the most recent finished tile; ``done``: pulses for one cycle when ``result``
-      has just been completed.
+    - ``result``: one signed 32-bit word per PE (row-major, wrapping): the sums of the most
+      recent finished tile. 8-bit mode: output ``(g, h)`` is the 64-bit word pair at row ``2g``,
+      columns ``2h`` (low) and ``2h + 1`` (high); odd rows are not written;
+    - ``done``: pulses for one cycle when ``result`` has just been completed.
     """
 
-    def __init__(self, rows: int, cols: int, bits: int = 4):
-        if rows < 1 or cols < 1:
-            raise ValueError(f"array needs at least 1 × 1 PEs, got {rows} × {cols}")
-        if bits not in NORMAL_TYPES:
-            raise ValueError(f"OVP codes are 4 or 8 bits, got {bits}")
-        self.rows, self.cols, self.bits = rows, cols, bits
-        self.acc_width = accumulator_width(bits)
+    def __init__(self, rows: int, cols: int):
+        if rows < 2 or cols < 2 or rows % 2 or cols % 2:
+            raise ValueError(f"the OVP array needs an even number (≥ 2) of rows and columns, "
+                             f"for its 2 × 2 8-bit groups; got {rows} × {cols}")
+        self.rows, self.cols = rows, cols
         super().__init__({
-            "a_code": In(data.ArrayLayout(2 * bits, rows)),
-            "w_code": In(data.ArrayLayout(2 * bits, cols)),
-            "a_normal": In(normal_width(bits)), "w_normal": In(normal_width(bits)),
+            "a_code": In(data.ArrayLayout(8, rows)), "w_code": In(data.ArrayLayout(8, cols)),
+            "a_normal": In(normal_width(4)), "w_normal": In(normal_width(4)), "mode8": In(1),
             "valid": In(1), "first": In(1), "last": In(1),
-            "result": Out(data.ArrayLayout(signed(self.acc_width), rows * cols)),
+            "result": Out(data.ArrayLayout(signed(WORD), rows * cols)),
             "done": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        exp_w, int_w = value_widths(self.bits)
-        pair = pair_layout(self.bits)
-
-        def decoded(name: str, code, normal):
-            dec = OvpDecoder(self.bits)
-            m.submodules[name] = dec
-            m.d.comb += [dec.code.eq(code), dec.normal.eq(normal)]
-            reg = Signal(pair, name=f"{name}_q")
-            m.d.sync += reg.eq(dec.value)
-            return reg
+        operand = ovp_pair_layout(EXP_WIDTH, INT_WIDTH)
 
         def delayed(value, cycles: int, name: str):
             for stage in range(cycles):
@@ -77,18 +95,37 @@ class OvpSystolicArray(wiring.Component):
                 value = reg
             return value
 
+        def edge(name: str, codes, normal, count: int) -> list:
+            """Decoded, registered operands of every row (or column) of one edge."""
+            out = []
+            for g in range(count // 2):
+                dec8 = m.submodules[f"dec8_{name}{g}"] = OvpDecoder(8)
+                m.d.comb += dec8.code.eq(Cat(codes[2 * g], codes[2 * g + 1]))
+                for nibble in range(2):
+                    index = 2 * g + nibble
+                    dec4 = m.submodules[f"dec_{name}{index}"] = OvpDecoder(4)
+                    m.d.comb += [dec4.code.eq(codes[index]), dec4.normal.eq(normal)]
+                    reg = Signal(operand, name=f"dec_{name}{index}_q")
+                    for lane in range(2):
+                        v8, v4 = dec8.value[lane], dec4.value[lane]
+                        part = v8.int[NIBBLE:].as_signed() if nibble else v8.int.as_unsigned()[:NIBBLE]
+                        m.d.sync += [reg[lane].exp.eq(Mux(self.mode8, v8.exp, v4.exp)),
+                                     reg[lane].int.eq(Mux(self.mode8, part, v4.int))]
+                    out.append(reg)
+            return out
+
         ctrl = data.StructLayout({"valid": 1, "first": 1, "last": 1})
         ctrl_in = Signal(ctrl)
         m.d.sync += [ctrl_in.valid.eq(self.valid), ctrl_in.first.eq(self.first),
                      ctrl_in.last.eq(self.last)]
-        a_edge = [delayed(decoded(f"dec_a{i}", self.a_code[i], self.a_normal), i, f"skew_a{i}")
-                  for i in range(self.rows)]
-        w_edge = [delayed(decoded(f"dec_w{j}", self.w_code[j], self.w_normal), j, f"skew_w{j}")
-                  for j in range(self.cols)]
+        a_edge = [delayed(v, i, f"skew_a{i}") for i, v in enumerate(edge("a", self.a_code, self.a_normal, self.rows))]
+        w_edge = [delayed(v, j, f"skew_w{j}") for j, v in enumerate(edge("w", self.w_code, self.w_normal, self.cols))]
         row_ctrl = [delayed(ctrl_in, i, f"skew_c{i}") for i in range(self.rows)]
 
-        pes = [[OvpPe(exp_width=exp_w, int_width=int_w, acc_width=self.acc_width)
+        pes = [[OvpPe(exp_width=EXP_WIDTH, int_width=INT_WIDTH, acc_width=WORD,
+                      shift_exp_width=value_widths(4)[0], fusable=True)
                 for _ in range(self.cols)] for _ in range(self.rows)]
+        final = [[None] * self.cols for _ in range(self.rows)]
         for i in range(self.rows):
             last = row_ctrl[i].last
             for j in range(self.cols):
@@ -100,13 +137,33 @@ class OvpSystolicArray(wiring.Component):
                     pe.valid.eq(left.valid_out if left else row_ctrl[i].valid),
                     pe.clear.eq(left.clear_out if left else row_ctrl[i].first),
                     pe.b.eq(pes[i - 1][j].b_out if i else w_edge[j]),
+                    pe.fused.eq(self.mode8),
                 ]
                 if j:
                     last = delayed(last, 1, f"last_{i}_{j}")
                 # the PE's sum is final the cycle after it took the last pair
-                final = delayed(last & pe.valid, 1, f"final_{i}_{j}")
-                with m.If(final):
-                    m.d.sync += self.result[i * self.cols + j].eq(pe.acc)
-                if i == self.rows - 1 and j == self.cols - 1:
-                    m.d.sync += self.done.eq(final)
+                final[i][j] = delayed(last & pe.valid, 1, f"final_{i}_{j}")
+
+        for g in range(self.rows // 2):
+            for h in range(self.cols // 2):
+                group = [[pes[2 * g + r][2 * h + c] for c in range(2)] for r in range(2)]
+                fuse = m.submodules[f"fuse_{g}_{h}"] = OvpFuseUnit(
+                    product_width=2 * INT_WIDTH, exp_width=EXP_WIDTH, word_width=WORD)
+                corner = group[1][1]
+                m.d.comb += [fuse.p00.eq(group[0][0].product), fuse.p01.eq(group[0][1].product),
+                             fuse.p10.eq(group[1][0].product), fuse.p11.eq(corner.product),
+                             fuse.valid.eq(corner.valid & self.mode8), fuse.clear.eq(corner.clear),
+                             fuse.acc_lo.eq(group[0][0].acc), fuse.acc_hi.eq(group[0][1].acc)]
+                m.d.comb += [fuse.a_exp[lane].eq(corner.a[lane].exp) for lane in range(2)]
+                m.d.comb += [fuse.w_exp[lane].eq(corner.b[lane].exp) for lane in range(2)]
+                for c, word in enumerate((fuse.sum_lo, fuse.sum_hi)):
+                    m.d.comb += [group[0][c].load.eq(fuse.load), group[0][c].load_value.eq(word)]
+                # 8-bit mode: the group's sum is final when PE (1, 1)'s is
+                for r in range(2):
+                    for c in range(2):
+                        i, j = 2 * g + r, 2 * h + c
+                        copy = Mux(self.mode8, final[2 * g + 1][2 * h + 1] if r == 0 else 0, final[i][j])
+                        with m.If(copy):
+                            m.d.sync += self.result[i * self.cols + j].eq(pes[i][j].acc)
+        m.d.sync += self.done.eq(final[self.rows - 1][self.cols - 1])
         return m

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
@@ -20,7 +20,8 @@ DEFAULT_ARRAY = (8, 8)
 
 @dataclass(frozen=True)
 class DesignParams:
-    """What a design is elaborated from: OVP code width and (for the array) its size."""
+    """What a design is elaborated from: OVP code width and (for the array) its size. The array
+    is one design for both widths (``bits`` selects the mode its bench runs, not the RTL)."""
 
     bits: int = 4
     rows: int = DEFAULT_ARRAY[0]
@@ -28,6 +29,8 @@ class DesignParams:
 
 
 def _pe(p: DesignParams) -> OvpPe:
+    """A stand-alone PE with lanes of one OVP width (the array's PEs are the fusable 4-bit
+    ones, :class:`~hw.olive.array.OvpSystolicArray`)."""
     exp_w, int_w = value_widths(p.bits)
     return OvpPe(exp_width=exp_w, int_width=int_w, acc_width=accumulator_width(p.bits))
 
@@ -36,7 +39,7 @@ DESIGNS: dict[str, tuple[str, Callable[[DesignParams], wiring.Component]]] = {
     "olive-encoder": ("olive_encoder", lambda p: OvpEncoder(p.bits)),
     "olive-decoder": ("olive_decoder", lambda p: OvpDecoder(p.bits)),
     "olive-pe": ("olive_pe", _pe),
-    "olive-array": ("olive_array", lambda p: OvpSystolicArray(p.rows, p.cols, p.bits)),
+    "olive-array": ("olive_array", lambda p: OvpSystolicArray(p.rows, p.cols)),
 }
 """Design name → (Verilog top module stem, constructor)."""
 
@@ -57,16 +60,21 @@ def resolve_params(design: str, *, bits: int = 4, target: str | None = None) -> 
     from hw.spec import load_target
 
     spec = load_target(target)
-    return DesignParams(bits, spec.compute.rows, spec.compute.cols)
+    rows, cols = spec.compute.rows, spec.compute.cols
+    if design == "olive-array" and (rows % 2 or cols % 2 or rows < 2 or cols < 2):
+        raise UserError(f"target {target}: the OVP array needs an even number (≥ 2) of rows and "
+                        f"columns for its 2 × 2 8-bit groups; the target has {rows} × {cols}")
+    return DesignParams(bits, rows, cols)
 
 
 def elaborate(design: str, params: DesignParams) -> GeneratedVerilog:
-    """Verilog of ``design`` with top module ``<stem>_b<bits>`` (arrays: ``_<rows>x<cols>``)."""
+    """Verilog of ``design`` with top module ``<stem>_b<bits>`` (the array, both widths in one:
+    ``olive_array_<rows>x<cols>``)."""
     check_design(design)
     stem, build = DESIGNS[design]
     top = f"{stem}_b{params.bits}"
     shown = {"design": design, "bits": params.bits}
     if design == "olive-array":
-        top += f"_{params.rows}x{params.cols}"
-        shown = {"design": design, **asdict(params)}
+        top = f"{stem}_{params.rows}x{params.cols}"
+        shown = {"design": design, "bits": [4, 8], "rows": params.rows, "cols": params.cols}
     return generate(build(params), top, shown)

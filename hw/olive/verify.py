@@ -14,7 +14,7 @@ import numpy as np
 
 from hw.cocotb_bench import run_bench
 from hw.olive import vectors
-from hw.olive.array import accumulator_width
+from hw.olive.array import accumulator_width, result_sums
 from hw.olive.decoder import NORMAL_TYPES, value_widths
 from hw.olive.designs import DesignParams, check_design, elaborate
 from sim.formats.ovp import accumulator_bits, decode_fields, encode_fixed, expand
@@ -186,10 +186,14 @@ def _pe(design, params, n, waves, seed) -> VerifyResult:
 
 
 def _array(design, params, n, waves, seed) -> VerifyResult:
+    """``params.bits`` picks the mode: OVP-4 tiles of ``rows × cols`` outputs, or OVP-8 tiles of
+    ``(rows/2) × (cols/2)`` outputs on 2 × 2 fused PEs; the same tile cycle formula for both."""
     bits, rows, cols = params.bits, params.rows, params.cols
-    v = vectors.array_tiles(bits, rows, cols, ARRAY_K, n, seed)
+    group = 1 if bits == 4 else 2
+    out_rows, out_cols = rows // group, cols // group
+    v = vectors.array_tiles(bits, out_rows, out_cols, ARRAY_K, n, seed)
     types = NORMAL_TYPES[bits]
-    expected = np.zeros((n, rows, cols), np.int64)
+    expected = np.zeros((n, out_rows, out_cols), np.int64)
     for tile in range(n):
         ta, tw = types[v["a_normal"][tile]], types[v["w_normal"][tile]]
         if accumulator_bits(ta, tw, ARRAY_K) > accumulator_width(bits):
@@ -200,15 +204,16 @@ def _array(design, params, n, waves, seed) -> VerifyResult:
         expected[tile] = xa @ xw.T
     pairs = ARRAY_K // 2
 
-    def pair_words(codes):  # [tiles, r, k] → [tiles, pairs, r]
+    def pair_words(codes):  # [tiles, r, k] → [tiles, pairs, r], even code low
         c = codes.reshape(n, -1, pairs, 2)
         return (c[..., 0] | (c[..., 1] << bits)).transpose(0, 2, 1)
 
-    inputs = {"a": pair_words(v["a"]), "w": pair_words(v["w"]), "a_normal": v["a_normal"],
-              "w_normal": v["w_normal"], "code_bits": np.array(2 * bits),
-              "acc_width": np.array(accumulator_width(bits))}
+    inputs = {"a_word": pair_words(v["a"]), "w_word": pair_words(v["w"]),
+              "a_normal": v["a_normal"], "w_normal": v["w_normal"],
+              "word_bits": np.array(2 * bits), "mode8": np.array(int(bits == 8))}
     run = run_bench(elaborate(design, params), "hw.olive.benches.array", inputs, waves=waves)
-    got, cycles = run.outputs["result"], run.outputs["cycles"]
+    got = result_sums(run.outputs["result"].reshape(n, rows, cols), bits)
+    cycles = run.outputs["cycles"]
     predicted = ovp_array_tile_cycles(rows, cols, ARRAY_K)
     bad = (got != expected).reshape(n, -1)
     return VerifyResult(design, {**_shown(params), "k": ARRAY_K}, n, int(bad.any(1).sum()),
@@ -216,7 +221,7 @@ def _array(design, params, n, waves, seed) -> VerifyResult:
                         cycle_mismatches=int((cycles != predicted).sum()),
                         build_seconds=run.build_seconds, run_seconds=run.run_seconds,
                         examples=_examples(bad.any(1), lambda i: f"tile {i}: "
-                                           f"{int(bad[i].sum())} of {rows * cols} sums differ"))
+                                           f"{int(bad[i].sum())} of {out_rows * out_cols} sums differ"))
 
 
 def _shown(params: DesignParams) -> dict:

@@ -15,6 +15,7 @@ import torch
 from models.trace.capture import Recorder, TensorSink
 from models.trace.ops import Op, Phase, Trace
 from models.zoo import ModelSpec, get_spec
+from tapeout.collector import collector_paused
 from tapeout.errors import UserError
 
 
@@ -141,6 +142,12 @@ def trace_model(name: str, prefill: int, decode: int, *, batch: int = 1,
 
     ``tensors`` is an fnmatch pattern of op names whose tensors are recorded (real models only).
     """
+    with collector_paused():
+        return _trace(name, prefill, decode, batch, tensors, extrapolate)
+
+
+def _trace(name: str, prefill: int, decode: int, batch: int, tensors: str | None,
+           extrapolate: bool) -> tuple[Trace, dict]:
     spec = get_spec(name)
     _check_counts(spec, prefill, decode, batch)
     real = tensors is not None
@@ -175,7 +182,7 @@ def trace_model(name: str, prefill: int, decode: int, *, batch: int = 1,
     if steps_to_run < decode:
         slots = _context_slots(per_step[0], per_step[1], prefill + 1)
         if slots is None:
-            return trace_model(name, prefill, decode, batch=batch, tensors=tensors, extrapolate=False)
+            return _trace(name, prefill, decode, batch, tensors, extrapolate=False)
         for step in range(2, decode):
             ops.extend(_with_context(op, slot, step, prefill + step + 1)
                        for op, slot in zip(per_step[1], slots, strict=True))

@@ -6,8 +6,10 @@ K, per PE per cycle; edge decoders; result copy). Folds run one after another, e
 array, as in the RTL bench.
 
 A precision whose ``macs_per_cycle`` is a quarter of the pair rate (``2·R·C``) is the paper's
-8-bit mode: four 4-bit PEs (2 × 2) form one 8-bit PE, so the array acts as (R/2) × (C/2) fused
-PEs, each taking one 8-bit pair per cycle (papers/olive.md, "one extra adder per 4 PEs").
+8-bit mode: four 4-bit PEs (2 × 2) form one 8-bit operation, so a fold holds (R/2) × (C/2)
+outputs, each taking one 8-bit pair per cycle (papers/olive.md, "one extra adder per 4 PEs");
+operands still cross all R × C PEs, so a fold costs the same tile cycles as in the 4-bit mode
+(measured on the RTL in both modes, ``tapeout verify olive-array --bits 8``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,6 @@ class OliveSystolic(SystolicOutputStationary):
         side = self.fused_side(precision)
         rows, cols = self.rows // side, self.cols // side
         folds = math.ceil(m / rows) * math.ceil(n / cols)
-        cycles = folds * ovp_array_tile_cycles(rows, cols, k)
+        cycles = folds * ovp_array_tile_cycles(self.rows, self.cols, k)
         return self._cost(tile, precision, density, first_k, cycles,
                           a_reads=math.ceil(n / cols), w_reads=math.ceil(m / rows))

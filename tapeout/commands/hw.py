@@ -114,13 +114,14 @@ def synth(
     if design == "olive-array":
         from hw.olive.designs import DesignParams
 
-        decoder = synthesize(elaborate("olive-decoder", DesignParams(params.bits)))
-        count = params.rows + params.cols
-        doc["params"].update(rows=params.rows, cols=params.cols)
-        doc["decoders"] = {"count": count, "nand2_equivalents_each": decoder.nand2_equivalents,
-                           "overhead_percent": round(100 * count * decoder.nand2_equivalents
-                                                     / result.nand2_equivalents, 2),
-                           "paper_overhead_percent": PAPER_DECODER_OVERHEAD[params.bits]}
+        doc["params"] = {"bits": [4, 8], "rows": params.rows, "cols": params.cols}
+        doc["decoders"] = {}
+        for bits, count in ((4, params.rows + params.cols), (8, (params.rows + params.cols) // 2)):
+            each = synthesize(elaborate("olive-decoder", DesignParams(bits))).nand2_equivalents
+            doc["decoders"][str(bits)] = {
+                "count": count, "nand2_equivalents_each": each,
+                "overhead_percent": round(100 * count * each / result.nand2_equivalents, 2),
+                "paper_overhead_percent": PAPER_DECODER_OVERHEAD[bits]}
     if as_json:
         emit_json(doc)
         return
@@ -133,8 +134,7 @@ def synth(
     if paper is not None:
         out.print(f"paper: {paper} µm² (TSMC 22 nm, Synopsys DC) — implies "
                   f"{doc['paper']['implied_um2_per_nand2']} µm² per NAND2-equivalent of ours")
-    if "decoders" in doc:
-        d = doc["decoders"]
-        out.print(f"{d['count']} edge decoders = {d['overhead_percent']} % of the array "
+    for bits, d in doc.get("decoders", {}).items():
+        out.print(f"{d['count']} {bits}-bit edge decoders = {d['overhead_percent']} % of the array "
                   f"(paper: {d['paper_overhead_percent']} % of the systolic core)")
 

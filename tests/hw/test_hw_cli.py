@@ -27,8 +27,8 @@ def test_verilog_writes_verilog_and_ports_json(cli, tmp_path):
 def test_verilog_array_is_sized_by_target(cli, tmp_path):
     result = cli("verilog", "olive-array", "--target", "int8-systolic", "-o", str(tmp_path), "--json")
     assert result.code == 0, result.stderr
-    assert result.json()["parameters"] == {"design": "olive-array", "bits": 4, "rows": 32, "cols": 32}
-    assert (tmp_path / "olive_array_b4_32x32.v").exists()
+    assert result.json()["parameters"] == {"design": "olive-array", "bits": [4, 8], "rows": 32, "cols": 32}
+    assert (tmp_path / "olive_array_32x32.v").exists()
 
 
 @pytest.mark.parametrize("command", ["verilog", "verify", "synth"])
@@ -75,7 +75,7 @@ def test_verify_json_and_waves(cli, tmp_path, monkeypatch):
     assert {"design", "vectors", "mismatches", "cycles_measured", "cycles_predicted"} <= set(doc)
     assert doc["design"] == "olive-array" and doc["vectors"] == 4 and doc["mismatches"] == 0
     assert doc["cycles_measured"] == doc["cycles_predicted"] == 32 + 8 + 8
-    wave = tmp_path / "olive_array_b4_8x8.fst"
+    wave = tmp_path / "olive_array_8x8.fst"
     assert wave.exists() and wave.stat().st_size > 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.olive.array import OvpSystolicArray
+from hw.olive.array import OvpSystolicArray, result_sums
 from hw.olive.decoder import NORMAL_TYPES, OvpDecoder
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
@@ -139,26 +139,32 @@ def test_pe_accumulates_shifted_products_and_clears():
 
 @pytest.mark.parametrize("bits", [4, 8])
 def test_array_tiles_match_golden_gemm_and_cycle_formula(bits):
-    rows, cols, k = 3, 4, 10
-    dut = OvpSystolicArray(rows, cols, bits)
+    """Both modes of one array: 4-bit (every PE one output) and 8-bit (2 × 2 PEs per output,
+    64-bit sums in two PE words); random codes include patterns the encoder never emits."""
+    rows, cols, k = 4, 6, 10
+    dut = OvpSystolicArray(rows, cols)
     rng = np.random.default_rng(bits)
     types = NORMAL_TYPES[bits]
+    lanes = 1 if bits == 4 else 2  # array rows (columns) per operand row (column)
+    out_rows, out_cols = rows // lanes, cols // lanes
 
     async def tb(ctx):
+        ctx.set(dut.mode8, bits == 8)
         for _ in range(3):
             na, nw = (int(x) for x in rng.integers(0, len(types), 2))
-            a = rng.integers(0, 1 << bits, (rows, k))
-            w = rng.integers(0, 1 << bits, (cols, k))
+            a = rng.integers(0, 1 << bits, (out_rows, k))
+            w = rng.integers(0, 1 << bits, (out_cols, k))
             want = (expand(a.astype(np.uint8), types[na]).astype(np.int64)
                     @ expand(w.astype(np.uint8), types[nw]).astype(np.int64).T)
-            ctx.set(dut.a_normal, na)
-            ctx.set(dut.w_normal, nw)
+            ctx.set(dut.a_normal, na if bits == 4 else 0)
+            ctx.set(dut.w_normal, nw if bits == 4 else 0)
             cycles = 0
             for p in range(k // 2):
-                for i in range(rows):
-                    ctx.set(dut.a_code[i], int(a[i, 2 * p] | a[i, 2 * p + 1] << bits))
-                for j in range(cols):
-                    ctx.set(dut.w_code[j], int(w[j, 2 * p] | w[j, 2 * p + 1] << bits))
+                for port, codes in ((dut.a_code, a), (dut.w_code, w)):
+                    for r in range(len(codes)):
+                        word = int(codes[r, 2 * p] | codes[r, 2 * p + 1] << bits)
+                        for lane in range(lanes):
+                            ctx.set(port[lanes * r + lane], (word >> (8 * lane)) & 0xFF)
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.first, p == 0)
                 ctx.set(dut.last, p == k // 2 - 1)
@@ -168,11 +174,17 @@ def test_array_tiles_match_golden_gemm_and_cycle_formula(bits):
             while not ctx.get(dut.done):
                 await ctx.tick()
                 cycles += 1
-            got = np.array([ctx.get(dut.result[x]) for x in range(rows * cols)])
-            assert (got.reshape(rows, cols) == want).all()
+            words = np.array([ctx.get(dut.result[x]) for x in range(rows * cols)])
+            assert (result_sums(words.reshape(rows, cols), bits) == want).all()
             assert cycles == ovp_array_tile_cycles(rows, cols, k)
 
     _run(dut, tb)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_array_needs_even_sides():
+    with pytest.raises(ValueError, match="even"):
+        OvpSystolicArray(3, 4)
 
 
 def test_tile_formula():
@@ -191,8 +203,9 @@ def test_olive_systolic_compute_model_uses_the_tile_formula():
     ovp4, ovp8 = target.compute.precisions["ovp4"], target.compute.precisions["ovp8"]
     # native 4-bit: one pair per PE per cycle, folds over the full array
     assert model.matmul((64, 100, 96), ovp4, 1.0, True).cycles == 2 * 2 * ovp_array_tile_cycles(32, 64, 100)
-    # 8-bit: 2 × 2 PEs fuse into one operation, so the array acts as 16 × 32 (a quarter of the rate)
-    assert model.matmul((64, 100, 96), ovp8, 1.0, True).cycles == 4 * 3 * ovp_array_tile_cycles(16, 32, 100)
+    # 8-bit: 2 × 2 PEs fuse into one operation, so a fold holds 16 × 32 outputs (a quarter of
+    # the rate) but still crosses the whole 32 × 64 array
+    assert model.matmul((64, 100, 96), ovp8, 1.0, True).cycles == 4 * 3 * ovp_array_tile_cycles(32, 64, 100)
 
 
 def test_olive_systolic_rejects_other_rates():

@@ -1,9 +1,11 @@
 """cocotb bench of :class:`hw.olive.array.OvpSystolicArray`: whole tiles, one at a time.
 
-Inputs: ``a`` ``[tiles, pairs, rows]`` and ``w`` ``[tiles, pairs, cols]`` pair codes,
-``a_normal`` / ``w_normal`` per tile, ``code_bits`` (2·bits) and ``acc_width``.
-Outputs: ``result`` ``[tiles, rows, cols]`` and ``cycles`` per tile: rising edges from the one
-that samples the tile's first pair to the one after which ``done`` is high, inclusive.
+Inputs: ``a_word`` ``[tiles, pairs, words]`` and ``w_word`` the pair words of each operand row
+(column), ``word_bits`` apart on the code port (8 in 4-bit mode, 16 in 8-bit mode, where one
+pair spans two array rows), ``a_normal`` / ``w_normal`` per tile and ``mode8``.
+Outputs: ``result`` ``[tiles, rows·cols]`` (each PE's 32-bit result word, unsigned) and
+``cycles`` per tile: rising edges from the one that samples the tile's first pair to the one
+after which ``done`` is high, inclusive.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from hw.cocotb_bench import bench_inputs, save_bench_outputs, start_clock
+from hw.olive.array import WORD
 
 TIMEOUT_CYCLES = 100_000
 
@@ -27,13 +30,13 @@ def _pack(codes, width: int) -> int:
 @cocotb.test()
 async def array_tiles(dut):
     v = bench_inputs()
-    a, w = v["a"], v["w"]
-    code_bits, acc_width = int(v["code_bits"]), int(v["acc_width"])
-    tiles, pairs, rows = a.shape
-    cols = w.shape[2]
-    mask, top = (1 << acc_width) - 1, 1 << (acc_width - 1)
-    results = np.zeros((tiles, rows, cols), dtype=np.int64)
+    a, w = v["a_word"], v["w_word"]
+    word_bits = int(v["word_bits"])
+    tiles, pairs = a.shape[:2]
+    fields = len(dut.result.value) // WORD
+    results = np.zeros((tiles, fields), dtype=np.int64)
     cycles = np.zeros(tiles, dtype=np.int64)
+    dut.mode8.value = int(v["mode8"])
     await start_clock(dut)
     for tile in range(tiles):
         await FallingEdge(dut.clk)
@@ -44,8 +47,8 @@ async def array_tiles(dut):
             if p:
                 await FallingEdge(dut.clk)
                 count += 1
-            dut.a_code.value = _pack(a[tile, p], code_bits)
-            dut.w_code.value = _pack(w[tile, p], code_bits)
+            dut.a_code.value = _pack(a[tile, p], word_bits)
+            dut.w_code.value = _pack(w[tile, p], word_bits)
             dut.valid.value = 1
             dut.first.value = int(p == 0)
             dut.last.value = int(p == pairs - 1)
@@ -58,7 +61,6 @@ async def array_tiles(dut):
             assert count < TIMEOUT_CYCLES, "array never signalled done"
         cycles[tile] = count
         word = dut.result.value.to_unsigned()
-        for x in range(rows * cols):
-            field = (word >> (acc_width * x)) & mask
-            results[tile, x // cols, x % cols] = field - (1 << acc_width) if field >= top else field
+        for x in range(fields):
+            results[tile, x] = (word >> (WORD * x)) & ((1 << WORD) - 1)
     save_bench_outputs({"result": results, "cycles": cycles}, {"tiles": tiles})
