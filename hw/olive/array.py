@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from hw.olive.decoder import OvpDecoder, normal_width, value_widths
 from hw.olive.fuse import NIBBLE, OvpFuseUnit
 from hw.olive.pe import OvpPe, ovp_pair_layout
+from hw.pipeline import delay
 
 WORD = 32
 """Accumulator bits of one PE (OVP-4 sums are int32, papers/olive.md)."""
@@ -88,13 +89,6 @@ class OvpSystolicArray(wiring.Component):
         m = Module()
         operand = ovp_pair_layout(EXP_WIDTH, INT_WIDTH)
 
-        def delayed(value, cycles: int, name: str):
-            for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
         def edge(name: str, codes, normal, count: int) -> list:
             """Decoded, registered operands of every row (or column) of one edge."""
             out = []
@@ -118,9 +112,9 @@ class OvpSystolicArray(wiring.Component):
         ctrl_in = Signal(ctrl)
         m.d.sync += [ctrl_in.valid.eq(self.valid), ctrl_in.first.eq(self.first),
                      ctrl_in.last.eq(self.last)]
-        a_edge = [delayed(v, i, f"skew_a{i}") for i, v in enumerate(edge("a", self.a_code, self.a_normal, self.rows))]
-        w_edge = [delayed(v, j, f"skew_w{j}") for j, v in enumerate(edge("w", self.w_code, self.w_normal, self.cols))]
-        row_ctrl = [delayed(ctrl_in, i, f"skew_c{i}") for i in range(self.rows)]
+        a_edge = [delay(m, v, i, f"skew_a{i}") for i, v in enumerate(edge("a", self.a_code, self.a_normal, self.rows))]
+        w_edge = [delay(m, v, j, f"skew_w{j}") for j, v in enumerate(edge("w", self.w_code, self.w_normal, self.cols))]
+        row_ctrl = [delay(m, ctrl_in, i, f"skew_c{i}") for i in range(self.rows)]
 
         pes = [[OvpPe(exp_width=EXP_WIDTH, int_width=INT_WIDTH, acc_width=WORD,
                       shift_exp_width=value_widths(4)[0], fusable=True)
@@ -140,9 +134,9 @@ class OvpSystolicArray(wiring.Component):
                     pe.fused.eq(self.mode8),
                 ]
                 if j:
-                    last = delayed(last, 1, f"last_{i}_{j}")
+                    last = delay(m, last, 1, f"last_{i}_{j}")
                 # the PE's sum is final the cycle after it took the last pair
-                final[i][j] = delayed(last & pe.valid, 1, f"final_{i}_{j}")
+                final[i][j] = delay(m, last & pe.valid, 1, f"final_{i}_{j}")
 
         for g in range(self.rows // 2):
             for h in range(self.cols // 2):

@@ -21,6 +21,8 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.pipeline import delay
+
 NIBBLE = 4
 """Bits of one nibble of an 8-bit integer; the PEs multiply ``NIBBLE + 1``-bit signed values."""
 
@@ -52,14 +54,7 @@ class OvpFuseUnit(wiring.Component):
         m = Module()
         width = 2 * self.word_width
 
-        def delayed(value, cycles: int, name: str):
-            for stage in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{stage}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        p00, p01, p10 = delayed(self.p00, 2, "p00"), delayed(self.p01, 1, "p01"), delayed(self.p10, 1, "p10")
+        p00, p01, p10 = delay(m, self.p00, 2, "p00"), delay(m, self.p01, 1, "p01"), delay(m, self.p10, 1, "p10")
         acc = Cat(self.acc_lo, self.acc_hi).as_signed()
         total = Mux(self.clear, 0, acc)
         for lane in range(2):
