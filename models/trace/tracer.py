@@ -164,15 +164,15 @@ def _trace(name: str, prefill: int, decode: int, batch: int, tensors: str | None
                 model(input_ids=ids)
             else:
                 out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-                past = out.past_key_values
+                past = out.cache
                 for step in range(steps_to_run):
                     recorder.finish()
                     start = len(recorder.ops)
                     recorder.phase, recorder.step = Phase.DECODE, step
                     token = (out.logits[:, -1:].argmax(-1) if real
                              else torch.zeros((batch, 1), dtype=torch.long, device=device))
-                    out = model(input_ids=token, past_key_values=past, use_cache=True, logits_to_keep=1)
-                    past = out.past_key_values
+                    out = model(input_ids=token, cache=past, use_cache=True, logits_to_keep=1)
+                    past = out.cache
                     recorder.finish()
                     per_step.append(recorder.ops[start:])
             recorder.finish()
