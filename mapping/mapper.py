@@ -23,7 +23,7 @@ from itertools import product
 
 from hw.spec import TargetSpec
 from mapping.program import Instr, Opcode, Program
-from mapping.tiling import GemmShape, Tiling, choose_tiling
+from mapping.tiling import GemmShape, TileTimer, Tiling, choose_tiling
 from models.trace.ops import Op, OpKind
 
 ATTENTION = frozenset({OpKind.ATTN_SCORE, OpKind.ATTN_VALUE})
@@ -75,27 +75,36 @@ def gemm_shape(op: Op, bits: OperandBits, acc_bits: int) -> GemmShape:
     return GemmShape(op.m, op.k, op.n, bits.a_bits, bits.w_bits, bits.o_bits, acc_bits)
 
 
-def tiling_for(shape: GemmShape, target: TargetSpec) -> Tiling:
+def matrix_opcode(op: Op) -> Opcode:
+    """``matvec`` for a single-row product (decode), else ``matmul``."""
+    return Opcode.MATVEC if op.m == 1 else Opcode.MATMUL
+
+
+def tiling_for(shape: GemmShape, target: TargetSpec, timer: TileTimer | None = None) -> Tiling:
+    """The tiling :func:`map_matrix` uses (``timer``: the matrix unit's cycles per tile)."""
     b = target.buffers
     return choose_tiling(shape, target.compute.rows, target.compute.cols, b.inputs.tile_bytes,
-                         b.weights.tile_bytes, b.outputs.tile_bytes)
+                         b.weights.tile_bytes, b.outputs.tile_bytes, timer, target.bytes_per_cycle)
 
 
 def _ceil_bytes(elements: int, bits: float) -> int:
     return math.ceil(elements * bits / 8)
 
 
-def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[FusedOp, ...] = ()) -> Program:
-    """The tiled program of a matrix product, with ``fused`` element-wise ops on its output."""
+def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[FusedOp, ...] = (),
+               timer: TileTimer | None = None) -> Program:
+    """The tiled program of a matrix product, with ``fused`` element-wise ops on its output;
+    ``timer`` (cycles of one tile of this op on the matrix unit) lets the tiling search weigh
+    compute against traffic (:func:`mapping.tiling.choose_tiling`)."""
     shape = gemm_shape(op, bits, target.compute.accumulator_bits)
-    tiling = tiling_for(shape, target)
+    tiling = tiling_for(shape, target, timer)
     trips = tiling.trips(shape)
     b = target.buffers
     a_slots = _Slots(2 if b.inputs.double_buffered else 1)
     w_slots = _Slots(2 if b.weights.double_buffered else 1)
     c_slots = _Slots(2 if b.outputs.double_buffered else 1)
     prog = Program()
-    opcode = Opcode.MATVEC if op.m == 1 else Opcode.MATMUL
+    opcode = matrix_opcode(op)
     batch = op.batch or 1
     group = batch // op.kv_heads if op.kind in ATTENTION and op.kv_heads else 1
     extent = {"m": (op.m, tiling.tm), "k": (op.k, tiling.tk), "n": (op.n, tiling.tn)}

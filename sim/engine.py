@@ -39,6 +39,20 @@ class ProgramStats:
     actions: Counter = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class MatrixTileTimer:
+    """Cycles of one tile of a matrix op on an engine's compute model — the
+    :class:`mapping.tiling.TileTimer` the tiling search uses (hashable: engine by identity)."""
+
+    engine: Engine
+    opcode: Opcode
+    precision: str
+    density: float
+
+    def __call__(self, tile: tuple[int, int, int]) -> int:
+        return self.engine._tile(self.opcode, tile, self.precision, self.density, True)[0]
+
+
 class Engine:
     """Runs programs for one target. Tile costs are cached per (opcode, tile, precision,
     density, first_k): the compute model is a pure function of them."""

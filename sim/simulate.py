@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from hw.spec import TargetSpec
-from mapping.mapper import FusedOp, OperandBits, map_matrix, map_vector
+from mapping.mapper import FusedOp, OperandBits, map_matrix, map_vector, matrix_opcode
 from mapping.program import Program
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace
 from sim.energy.table import EnergyTable, load_table
-from sim.engine import Engine, ProgramStats
+from sim.engine import Engine, MatrixTileTimer, ProgramStats
 from sim.numerics import Numerics, resolve_numerics
 from tapeout.errors import UserError
 
@@ -69,6 +69,16 @@ class Simulation:
     @property
     def clock(self) -> float:
         return self.target.clock
+
+    @property
+    def cycles(self) -> int:
+        """Cycles of the whole run (ops run one after another)."""
+        return sum(r.cycles for r in self.results)
+
+    @property
+    def energy_joules(self) -> float:
+        """Energy of the whole run, unrounded (J)."""
+        return math.fsum(r.energy_pj for r in self.results) * 1e-12
 
 
 def op_key(op: Op) -> tuple:
@@ -122,7 +132,9 @@ class Simulator:
         v = self.target.vector
         fused = tuple(FusedOp(op.kind.value, v.ops_per_element[op.kind.value], len(op.inputs) - 1,
                               v.element_bits) for op in group[1:])
-        return map_matrix(head, self.bits(head), self.target, fused)
+        bits = self.bits(head)
+        timer = MatrixTileTimer(self.engine, matrix_opcode(head), bits.precision, bits.density)
+        return map_matrix(head, bits, self.target, fused, timer)
 
     def _energy(self, actions: Counter) -> float:
         pj = self._pj

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from models.trace import OpKind, Phase
@@ -92,3 +94,12 @@ def test_bad_counts(prefill, decode, match):
 def test_macs_match_hand_count(llama7b):
     prefill_linear = sum(op.macs for op in llama7b.ops if op.kind == OpKind.LINEAR and op.phase == Phase.PREFILL)
     assert prefill_linear == 32 * 128 * (4 * 4096 * 4096 + 3 * 4096 * 11008)
+
+
+def test_rope_reads_q_k_cos_sin_and_writes_rotated_q_k(llama7b):
+    """RoPE is one op over its element-wise run: q and k (taken at the projections' outputs they
+    view), cos and sin in; the two rotated tensors out — not the run's intermediates."""
+    (rope,) = [op for op in _layer_ops(llama7b, 0) if op.kind is OpKind.ROPE]
+    elements = sorted(math.prod(s) for s in rope.inputs)
+    assert elements == sorted([128 * 4096, 128 * 4096, 128 * 128, 128 * 128])
+    assert sorted(rope.outputs) == [(1, 32, 128, 128), (1, 32, 128, 128)]

@@ -34,7 +34,9 @@ from models.trace.ops import Op, OpKind, Phase
 
 _LAYER_RE = re.compile(r"\.(?:layers|layer|h)\.(\d+)(?:\.|$)")
 
-# Arithmetic only: cat/stack are data movement (e.g. the KV-cache append), not accelerator work.
+# Arithmetic only: cat/stack are data movement (e.g. the KV-cache append), not accelerator work;
+# they only join a run of element-wise calls whose own tensors they rearrange (_MOVEMENT).
+_MOVEMENT = frozenset({"cat", "stack"})
 _ELTWISE = frozenset({
     "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul", "div", "truediv",
     "rtruediv", "itruediv", "neg", "pow", "rsqrt", "sqrt", "tanh", "exp", "sigmoid",
@@ -100,16 +102,46 @@ class _Frame:
     layer: int | None
 
 
-@dataclass
-class _Pending:
-    """An open run of element-wise calls in one module."""
+def _root(t: torch.Tensor) -> torch.Tensor:
+    """The tensor whose storage ``t`` views (``t`` itself if it is not a view)."""
+    while t._base is not None:
+        t = t._base
+    return t
 
-    name: str
-    kind: OpKind
-    layer: int | None
-    inputs: tuple
-    output: tuple
-    dtype: str
+
+class _Pending:
+    """An open run of element-wise calls in one module, merged into one op. Tensors are taken
+    at their storage (views — transposes, slices — count as the tensor they view): the op's
+    inputs are the tensors the run reads from outside, each once; its outputs the tensors it
+    produces that no later call of the run consumes (RoPE: q, k, cos, sin in; rotated q and k
+    out)."""
+
+    def __init__(self, name: str, kind: OpKind, layer: int | None, dtype: str):
+        self.name, self.kind, self.layer, self.dtype = name, kind, layer, dtype
+        self._read: dict[int, torch.Tensor] = {}       # id → tensor, kept alive so ids stay unique
+        self._made: dict[int, torch.Tensor] = {}
+        self._consumed: set[int] = set()
+
+    def knows(self, t: torch.Tensor) -> bool:
+        root = id(_root(t))
+        return root in self._made or root in self._read
+
+    def add(self, tensors: list[torch.Tensor], out: torch.Tensor) -> None:
+        for t in map(_root, tensors):
+            if id(t) in self._made:
+                self._consumed.add(id(t))
+            else:
+                self._read.setdefault(id(t), t)
+        out = _root(out)
+        self._made[id(out)] = out
+
+    @property
+    def inputs(self) -> tuple:
+        return tuple(_shape(t) for t in self._read.values())
+
+    @property
+    def outputs(self) -> tuple:
+        return tuple(_shape(t) for i, t in self._made.items() if i not in self._consumed)
 
 
 class TensorSink:
@@ -225,6 +257,8 @@ class Recorder(TorchFunctionMode):
             self._vector_op(attention, OpKind.SOFTMAX, "softmax", (args[0],), out)
         elif fname in _ELTWISE and frame.layer is not None:
             self._eltwise(frame, attention, args, out)
+        elif fname in _MOVEMENT and frame.layer is not None:
+            self._movement(frame, attention, args, out)
         return out
 
     def _vector_op(self, frame: _Frame, kind: OpKind, suffix: str, inputs, out) -> None:
@@ -295,30 +329,36 @@ class Recorder(TorchFunctionMode):
             self._record_attention(i, q, k, scores)
             self._record_attention(j, probs, v, out)
 
-    def _eltwise(self, frame: _Frame, attention: _Frame | None, args, out) -> None:
-        if not isinstance(out, torch.Tensor):
-            return
+    def _run_name(self, frame: _Frame, attention: _Frame | None) -> tuple[str, OpKind]:
         kind = OpKind.ELTWISE
         if self.rotary and frame is attention and self._attn_state[attention.name] == "before":
             kind = OpKind.ROPE
-        name = f"{frame.name}.{kind.value}"
-        p = self._pending
-        if p is not None and p.name == name:
-            p.output = _shape(out)
+        return f"{frame.name}.{kind.value}", kind
+
+    def _eltwise(self, frame: _Frame, attention: _Frame | None, args, out) -> None:
+        if not isinstance(out, torch.Tensor):
             return
-        self._flush()
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        if args and isinstance(args[0], (list, tuple)):  # torch.cat([...])
-            tensors = [a for a in args[0] if isinstance(a, torch.Tensor)]
-        self._pending = _Pending(name=name, kind=kind, layer=frame.layer,
-                                 inputs=tuple(_shape(t) for t in tensors), output=_shape(out),
-                                 dtype=str(out.dtype).removeprefix("torch."))
+        name, kind = self._run_name(frame, attention)
+        if self._pending is None or self._pending.name != name:
+            self._flush()
+            self._pending = _Pending(name, kind, frame.layer, str(out.dtype).removeprefix("torch."))
+        self._pending.add([a for a in args if isinstance(a, torch.Tensor)], out)
+
+    def _movement(self, frame: _Frame, attention: _Frame | None, args, out) -> None:
+        """``cat`` / ``stack`` inside an open run of the same module, on tensors of that run only
+        (RoPE's rotate_half), joins the run as data movement; anything else is not traced."""
+        p = self._pending
+        parts = args[0] if args and isinstance(args[0], (list, tuple)) else ()
+        tensors = [t for t in parts if isinstance(t, torch.Tensor)]
+        if (p is not None and isinstance(out, torch.Tensor) and tensors
+                and p.name == self._run_name(frame, attention)[0] and all(map(p.knows, tensors))):
+            p.add(tensors, out)
 
     def _flush(self) -> None:
         p, self._pending = self._pending, None
         if p is not None:
             self._emit(Op(name=p.name, kind=p.kind, layer=p.layer, phase=self.phase,
-                          step=self.step, inputs=p.inputs, outputs=(p.output,), dtype=p.dtype))
+                          step=self.step, inputs=p.inputs, outputs=p.outputs, dtype=p.dtype))
 
     def _emit(self, op: Op) -> None:
         self.ops.append(op)

@@ -33,6 +33,9 @@ from tapeout.errors import UserError
 
 ACC_BITS = 32
 
+_TINY = float(np.finfo(np.float32).tiny)
+"""Smallest normal float32: thresholds and maxima below it give no scale."""
+
 
 def _threshold(absx: np.ndarray, fraction: float) -> float:
     return float(np.quantile(absx, 1.0 - fraction)) if absx.size else 0.0
@@ -85,11 +88,14 @@ class OlaccelFormat(NumberFormat):
             threshold = _threshold(absx, self.fraction)
         if absmax is None:
             absmax = float(absx.max(initial=0.0))
+        # Scales come from thresholds / maxima in float32's normal range; below it (an all-zero
+        # or subnormal-only tensor) the step is 1, so those values quantize to 0.
         t32 = np.float32(threshold)
-        s4 = np.float32(t32 / 7) if t32 > 0 else np.float32(1.0)
-        while t32 > 0 and 7 * np.float64(s4) > t32:  # normal values never decode above T
+        s4 = np.float32(t32 / 7) if t32 >= _TINY else np.float32(1.0)
+        while t32 >= _TINY and 7 * np.float64(s4) > t32:  # normal values never decode above T
             s4 = np.nextafter(s4, np.float32(0))
-        s8 = np.float32(max(absmax, threshold) / 127) if absmax > 0 else np.float32(1.0)
+        top = max(absmax, threshold)
+        s8 = np.float32(top / 127) if top >= _TINY else np.float32(1.0)
         with np.errstate(over="ignore"):  # a tiny threshold overflows x / s4 to ±inf: clipped to ±7
             q = np.clip(np.rint(x / s4), -7, 7).astype(np.int8)
         kmin = int(np.float64(t32) // np.float64(s8)) + 1  # first outlier point above T

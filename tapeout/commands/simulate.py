@@ -108,9 +108,11 @@ def compare(
         doc = build_report(sim)
         rows.append({**_headline(doc), "linear_precision": doc["target"]["linear_precision"],
                      "compute_utilization": doc["utilization"]["compute"]})
-    for r in rows:
-        r["time_vs_first"] = r["seconds"] / rows[0]["seconds"]
-        r["energy_vs_first"] = r["energy_joules"] / rows[0]["energy_joules"]
+    first = sims[0]
+    for r, sim in zip(rows, sims, strict=True):  # ratios of the unrounded totals, 6 significant digits
+        r["clock_hz"] = sim.clock
+        r["time_vs_first"] = float(f"{sim.cycles / sim.clock / (first.cycles / first.clock):.6g}")
+        r["energy_vs_first"] = float(f"{sim.energy_joules / first.energy_joules:.6g}")
     result = {"model": trace.name, "prefill": trace.prefill, "decode": trace.decode,
               "format": format, "reference": rows[0]["target"], "targets": rows}
     directory = output or Path("out") / "compare" / trace.name

@@ -89,15 +89,18 @@ def build_report(sim: Simulation) -> dict:
             bucket["macs"] += r.macs * count
             bucket["ops"] += count
         kinds[kind][f"{ph.value}_cycles"] += r.cycles * count
+        if r.fused_into is not None:
+            kinds[kind]["fused_ops"] += count
     cycles = sum(phase[p]["cycles"] for p in Phase)
     seconds = cycles / clock
     energy = sum(phase[p]["energy_pj"] for p in Phase) * 1e-12
     pre_s = phase[Phase.PREFILL]["cycles"] / clock
     dec_s = phase[Phase.DECODE]["cycles"] / clock
     steps = trace.decode
-    if steps:
-        per_token_s, tps = dec_s / steps, steps / dec_s if dec_s else math.inf
-        per_token_j = phase[Phase.DECODE]["energy_pj"] * 1e-12 / steps
+    if steps:  # each decode step yields one token per sequence of the batch
+        tokens = steps * trace.batch
+        per_token_s, tps = dec_s / steps, tokens / dec_s if dec_s else math.inf
+        per_token_j = phase[Phase.DECODE]["energy_pj"] * 1e-12 / tokens
     else:
         tokens = trace.prefill * trace.batch
         per_token_s, tps = 0.0, tokens / pre_s if pre_s else math.inf
@@ -105,15 +108,21 @@ def build_report(sim: Simulation) -> dict:
     peak = target.compute.precisions[sim.numerics.linear.precision].macs_per_cycle
     peak_bytes = target.peak_bandwidth / clock
 
-    def summary(b: dict) -> dict:
+    def summary(b: dict, *, kind: bool = False) -> dict:
+        """One bucket; an op-kind bucket also carries per-phase seconds and its fused ops, and
+        has no utilisation when it holds fused ops (their cycles overlap their producer's)."""
         c = b["cycles"]
-        per_phase = {f"{p.value}_seconds": _r(b[f"{p.value}_cycles"] / clock)
-                     for p in Phase if f"{p.value}_cycles" in b}
-        return {"ops": int(b["ops"]), "cycles": int(c), "seconds": _r(c / clock), **per_phase,
-                "stall_cycles": int(b["stall_cycles"]), "energy_joules": _r(b["energy_pj"] * 1e-12),
-                "bytes_offchip": int(b["bytes_offchip"]), "macs": int(b["macs"]),
-                "compute_utilization": _r(b["macs"] / (c * peak)) if c else 0.0,
-                "bandwidth_utilization": _r(b["bytes_offchip"] / (c * peak_bytes)) if c else 0.0}
+        doc = {"ops": int(b["ops"]), "cycles": int(c), "seconds": _r(c / clock),
+               "stall_cycles": int(b["stall_cycles"]), "energy_joules": _r(b["energy_pj"] * 1e-12),
+               "bytes_offchip": int(b["bytes_offchip"]), "macs": int(b["macs"]),
+               "compute_utilization": _r(b["macs"] / (c * peak)) if c else 0.0,
+               "bandwidth_utilization": _r(b["bytes_offchip"] / (c * peak_bytes)) if c else 0.0}
+        if kind:
+            doc |= {f"{p.value}_seconds": _r(b[f"{p.value}_cycles"] / clock) for p in Phase}
+            doc["fused_ops"] = int(b["fused_ops"])
+            if b["fused_ops"]:
+                doc["compute_utilization"] = doc["bandwidth_utilization"] = None
+        return doc
 
     pj = sim.table.entries
     memory: dict[str, dict] = defaultdict(lambda: {"energy_joules": 0.0})
@@ -124,8 +133,8 @@ def build_report(sim: Simulation) -> dict:
         level["energy_joules"] += count * pj[action].pj * 1e-12
     static_j = target.static_watts * seconds
     memory["static"] = {"energy_joules": static_j, "watts": target.static_watts}
-    memory = {k: {f: (_r(v) if isinstance(v, float) else v) for f, v in sorted(d.items())}
-              for k, d in sorted(memory.items())}
+    memory = {k: {f: _count(v) if f != "energy_joules" and f != "watts" else _r(v)
+                  for f, v in sorted(d.items())} for k, d in sorted(memory.items())}
     used = sorted(a for a in sim.actions if a in pj)
     all_ = summary({f: sum(phase[p][f] for p in Phase) for f in ("cycles", "stall_cycles",
                     "energy_pj", "bytes_offchip", "macs", "ops")})
@@ -155,14 +164,19 @@ def build_report(sim: Simulation) -> dict:
                         "decode": {"compute": summary(phase[Phase.DECODE])["compute_utilization"],
                                    "bandwidth": summary(phase[Phase.DECODE])["bandwidth_utilization"]}},
         "phases": {p.value: summary(phase[p]) for p in Phase},
-        "breakdown": {"kind": {k: summary(v) for k, v in sorted(kinds.items())},
+        "breakdown": {"kind": {k: summary(v, kind=True) for k, v in sorted(kinds.items())},
                       "layer": {k: summary(layers[k]) for k in sorted(layers, key=_layer_order)},
                       "memory": memory},
         "energy_table": {"name": sim.table.name,
                          "entries": {a: {"pj": pj[a].pj, "per": pj[a].per, "source": pj[a].source,
-                                         "node": pj[a].node} for a in used}},
+                                         "node": pj[a].node, "scaling": pj[a].scaling} for a in used}},
         "simulation": {"ops": len(sim.results), "distinct_programs": sim.distinct_programs},
     }
+
+
+def _count(value: float) -> int | float:
+    """An action count: exact integer when whole (MACs, bits), else 6 significant digits."""
+    return int(value) if float(value).is_integer() else _r(value)
 
 
 def _layer_order(key: str) -> tuple[int, int]:

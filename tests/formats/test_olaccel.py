@@ -67,3 +67,15 @@ def test_decode_encode_idempotent_with_fixed_parameters(x):
     once = OLACCEL_W4A4.decode(enc)
     again = OLACCEL_W4A4.decode(OLACCEL_W4A4.encode(once, Role.WEIGHT, **params))
     np.testing.assert_array_equal(again, once)
+
+
+@pytest.mark.parametrize("value", [1e-45, 1e-40, 3e-38])
+def test_subnormal_tensors_encode_to_finite_scales(value):
+    """Found by hypothesis: max / 127 of a subnormal-only tensor underflowed to a zero scale."""
+    x = np.zeros((3, 16), np.float32)
+    x[0] = value
+    enc = OLACCEL_W4A4.encode(x, Role.WEIGHT)
+    assert np.isfinite(enc.scales).all() and (enc.scales > 0).all()
+    once = OLACCEL_W4A4.decode(enc)
+    params = {"threshold": enc.meta["threshold"], "absmax": value}
+    np.testing.assert_array_equal(OLACCEL_W4A4.decode(OLACCEL_W4A4.encode(once, Role.WEIGHT, **params)), once)

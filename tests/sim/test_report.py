@@ -89,8 +89,9 @@ def test_compare_table_and_normalised_chart(cli, tmp_path, trace_file):
     rows = doc["targets"]
     assert [r["target"] for r in rows] == ["int8-systolic", "ant", "a100"]
     assert rows[0]["time_vs_first"] == 1.0 and rows[0]["energy_vs_first"] == 1.0
-    for r in rows:
-        assert r["time_vs_first"] == pytest.approx(r["seconds"] / rows[0]["seconds"])
+    for r in rows:  # ratios of the exact cycle counts, not of the rounded seconds
+        exact = (r["cycles"] / r["clock_hz"]) / (rows[0]["cycles"] / rows[0]["clock_hz"])
+        assert r["time_vs_first"] == float(f"{exact:.6g}")
     # ANT runs the linear layers at 4 bits on the same array: faster than INT8
     assert rows[1]["seconds"] < rows[0]["seconds"]
     assert json.loads((tmp_path / "compare.json").read_text()) == doc
@@ -100,3 +101,31 @@ def test_compare_table_and_normalised_chart(cli, tmp_path, trace_file):
     assert "| ant | int4 |" in (tmp_path / "t" / "compare.md").read_text()
     one = cli("compare", str(path), "--targets", "ant", "-o", str(tmp_path / "u"))
     assert one.code == 2 and "at least two" in one.stderr
+
+
+def _report(trace, target: str) -> dict:
+    from hw.spec import load_target
+    from sim.simulate import simulate
+    from tapeout.report import build_report
+
+    return build_report(simulate(trace, load_target(target)))
+
+
+def test_tokens_count_every_sequence_of_the_batch():
+    """A decode step yields one token per sequence: batch 3 × 2 steps = 6 tokens."""
+    doc = _report(trace_model("smollm2-135m", 8, 2, batch=3)[0], "int8-systolic")
+    t, decode = doc["totals"], doc["phases"]["decode"]
+    assert t["decode_seconds_per_token"] == pytest.approx(decode["seconds"] / 2, rel=1e-5)
+    assert t["tokens_per_second"] == pytest.approx(6 / decode["seconds"], rel=1e-5)
+    assert t["energy_per_token_joules"] == pytest.approx(decode["energy_joules"] / 6, rel=1e-5)
+
+
+def test_kinds_with_fused_ops_have_no_utilisation(trace_file):
+    """On a target that fuses element-wise ops into the matrix op before them, a fused op's
+    cycles are only what it adds, so bytes ÷ cycles of its kind would exceed the peak."""
+    _, trace = trace_file
+    kinds = _report(trace, "a100")["breakdown"]["kind"]
+    assert kinds["eltwise"]["fused_ops"] > 0
+    assert kinds["eltwise"]["bandwidth_utilization"] is None
+    assert kinds["linear"]["fused_ops"] == 0 and 0 < kinds["linear"]["bandwidth_utilization"] <= 1
+    assert all(k["decode_seconds"] >= 0 and k["prefill_seconds"] >= 0 for k in kinds.values())

@@ -27,9 +27,10 @@ import yaml
 from scalesim_env import run_scalesim
 
 from hw.spec import TARGETS_DIR, load_target, parse_target
-from mapping.mapper import OperandBits, gemm_shape, map_matrix, tiling_for
+from mapping.mapper import OperandBits, gemm_shape, map_matrix, matrix_opcode, tiling_for
+from mapping.tiling import Tiling
 from models.trace.ops import Op, OpKind, Phase
-from sim.engine import Engine
+from sim.engine import Engine, MatrixTileTimer
 
 ROWS, COLS = 8, 4
 LLAMA2_7B_LINEAR = [(4096, 4096), (4096, 11008), (11008, 4096), (4096, 32000)]   # (K, N)
@@ -57,8 +58,16 @@ def _split_overhead(dataflow: str, m: int, k: int, n: int, tm: int, tk: int, tn:
     return (math.ceil(m / tm) - 1) * math.ceil(k / rows) * math.ceil(n / cols) * (2 * rows + cols - 2)
 
 
-def _ours(op: Op, target) -> int:
-    return Engine(target).run(map_matrix(op, OperandBits("int8", 8, 8, 8), target)).busy["matrix"]
+BITS = OperandBits("int8", 8, 8, 8)
+
+
+def _ours(op: Op, target) -> tuple[int, Tiling]:
+    """Our matrix cycles as ``tapeout simulate`` maps the op (tiling timed by the compute model),
+    and the tiling it used."""
+    engine = Engine(target)
+    timer = MatrixTileTimer(engine, matrix_opcode(op), BITS.precision, BITS.density)
+    tiling = tiling_for(gemm_shape(op, BITS, target.compute.accumulator_bits), target, timer)
+    return engine.run(map_matrix(op, BITS, target, timer=timer)).busy["matrix"], tiling
 
 
 @pytest.mark.slow
@@ -67,12 +76,11 @@ def test_int8_systolic_compute_cycles_equal_scalesim(dataflow, tmp_path):
     assert len(SHAPES) >= 20
     theirs = run_scalesim(SHAPES, ROWS, COLS, dataflow, tmp_path)
     target = _target(dataflow)
-    bits = OperandBits("int8", 8, 8, 8)
     for (m, k, n), reference in zip(SHAPES, theirs, strict=True):
         op = Op("g", OpKind.LINEAR, 0, Phase.PREFILL, 0, ((m, k),), ((m, n),), "float16",
                 m=m, k=k, n=n, batch=1)
-        t = tiling_for(gemm_shape(op, bits, 32), target)
-        assert _ours(op, target) == reference + 1 + _split_overhead(dataflow, m, k, n, t.tm, t.tk, t.tn), (m, k, n)
+        ours, t = _ours(op, target)
+        assert ours == reference + 1 + _split_overhead(dataflow, m, k, n, t.tm, t.tk, t.tn), (m, k, n)
 
 
 def test_full_size_llama2_7b_linears_equal_stored_scalesim():
@@ -83,11 +91,10 @@ def test_full_size_llama2_7b_linears_equal_stored_scalesim():
     target = load_target("int8-systolic")
     assert (target.compute.rows, target.compute.cols, target.compute.model) == (ref["rows"], ref["cols"], "systolic-os")
     assert {(r["k"], r["n"]) for r in ref["layers"]} == {(k, n) for k, n in LLAMA2_7B_LINEAR}
-    bits = OperandBits("int8", 8, 8, 8)
     for r in ref["layers"]:
         m, k, n = r["m"], r["k"], r["n"]
         op = Op("g", OpKind.LINEAR, 0, Phase.DECODE, 0, ((m, k),), ((m, n),), "float16",
                 m=m, k=k, n=n, batch=1)
-        t = tiling_for(gemm_shape(op, bits, 32), target)
+        ours, t = _ours(op, target)
         split = _split_overhead("os", m, k, n, t.tm, t.tk, t.tn, ref["rows"], ref["cols"])
-        assert _ours(op, target) == r["total_cycles"] + 1 + split, (m, k, n)
+        assert ours == r["total_cycles"] + 1 + split, (m, k, n)
