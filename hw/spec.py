@@ -7,18 +7,28 @@ RTL generators read the same object.
 
 Quantities carry their unit in the file (``500 MHz``, ``128 KiB``, ``460 GB/s``, ``485 mW``);
 the objects hold base units (Hz, bytes, bytes per cycle, W). Any problem — unknown key, missing
-field, negative size, wrong unit — is a :class:`UserError` naming the file, the key and the reason.
+field, duplicate key, wrong unit, a number out of its range — is a :class:`UserError` naming the
+file, the key and the reason.
+
+Every number is finite and within a physical range a few orders of magnitude beyond real chips
+(so the simulator's arithmetic cannot overflow): clock 1 kHz … 100 GHz; array 1 … 4096 rows
+and columns (published systolic arrays are ≤ 256 a side, GPUs list SMs × tensor cores);
+``macs_per_cycle`` 0.001 … 10⁹; buffers and capacity 1 B … 1024 TiB; bandwidth 1 KB/s … 10⁶ TB/s
+or 1 bit/cycle … 10⁶ B/cycle; ``ops_per_element`` 0 … 1000; static power 0 … 1000 kW;
+efficiency and achieved fraction in (0, 1].
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,10 +43,32 @@ from tapeout.errors import UserError
 
 TARGETS_DIR = Path(__file__).parent / "targets"
 
-Hz = Annotated[float, BeforeValidator(units.frequency_hz)]
-Bytes = Annotated[float, BeforeValidator(units.size_bytes)]
-Watts = Annotated[float, BeforeValidator(units.power_watts)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+
+def _number(low: float, high: float, *, open_low: bool = False) -> AfterValidator:
+    """A finite number in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and (low < value if open_low else low <= value) and value <= high):
+            raise ValueError(f"must be a finite number in {'(' if open_low else '['}{low:g}, {high:g}], "
+                             f"got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+_PER_SECOND = units.bounded(lambda text: units.bandwidth(text)[0], "1 KB/s", "1e6 TB/s")
+_PER_CYCLE = units.bounded(lambda text: units.bandwidth(text)[0], "1 bit/cycle", "1e6 B/cycle")
+
+
+def _bandwidth(text: object) -> tuple[float, bool]:
+    per_cycle = units.bandwidth(text)[1]
+    return (_PER_CYCLE if per_cycle else _PER_SECOND)(text), per_cycle
+
+
+Hz = Annotated[float, BeforeValidator(units.bounded(units.frequency_hz, "1 kHz", "100 GHz"))]
+Bytes = Annotated[float, BeforeValidator(units.bounded(units.size_bytes, "1 B", "1024 TiB"))]
+Watts = Annotated[float, BeforeValidator(units.bounded(units.power_watts, "0 W", "1000 kW"))]
+Fraction = Annotated[float, _number(0, 1, open_low=True)]
+ArraySide = Annotated[int, Field(ge=1, le=4096)]
 VECTOR_KINDS = ("softmax", "norm", "activation", "eltwise", "rope", "embedding")
 
 
@@ -53,7 +85,7 @@ class Precision(_Strict):
 
     weight_bits: int = Field(gt=0, le=64)
     act_bits: int = Field(gt=0, le=64)
-    macs_per_cycle: float = Field(gt=0)
+    macs_per_cycle: Annotated[float, _number(1e-3, 1e9)]
     mac_action: str
 
 
@@ -61,8 +93,15 @@ class Sparsity(_Strict):
     """Structured N:M weight sparsity the array skips (``n`` kept of every ``m``)."""
 
     pattern: Literal["none", "n:m"] = "none"
-    m: int = Field(default=1, gt=0)
-    n: list[int] = Field(default_factory=lambda: [1])
+    m: int = Field(default=1, ge=1, le=1024)
+    n: list[int] = Field(default_factory=lambda: [1], min_length=1)
+
+    @model_validator(mode="after")
+    def _n_within_m(self) -> Sparsity:
+        bad = [n for n in self.n if not 1 <= n <= self.m]
+        if bad:
+            raise ValueError(f"n {bad} out of range: every n must be from 1 to m = {self.m}")
+        return self
 
 
 class Compute(_Strict):
@@ -71,11 +110,11 @@ class Compute(_Strict):
     tensor cores per SM, informative only)."""
 
     model: str
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
+    rows: ArraySide
+    cols: ArraySide
     dataflow: Literal["output-stationary", "weight-stationary", "roofline", "dot-product"]
     precisions: dict[str, Precision] = Field(min_length=1)
-    accumulator_bits: int = Field(default=32, gt=0)
+    accumulator_bits: int = Field(default=32, ge=1, le=128)
     achieved_fraction: Fraction = 1.0
     achieved_fraction_source: str | None = None
     sparsity: Sparsity = Sparsity()
@@ -86,9 +125,10 @@ class Vector(_Strict):
     """The vector/SFU unit: ``lanes`` element-operations per cycle; ``ops_per_element`` per op
     kind (softmax ≈ max, subtract, exp, sum, divide = 5); elements are ``element_bits`` wide."""
 
-    lanes: int = Field(gt=0)
-    element_bits: int = Field(default=16, gt=0)
-    ops_per_element: dict[Literal["softmax", "norm", "activation", "eltwise", "rope", "embedding"], float]
+    lanes: int = Field(ge=1, le=1_000_000)
+    element_bits: int = Field(default=16, ge=1, le=64)
+    ops_per_element: dict[Literal["softmax", "norm", "activation", "eltwise", "rope", "embedding"],
+                          Annotated[float, _number(0, 1000)]]
     op_action: str = "sfu.op"
 
     @field_validator("ops_per_element")
@@ -97,17 +137,15 @@ class Vector(_Strict):
         missing = [k for k in VECTOR_KINDS if k not in value]
         if missing:
             raise ValueError(f"missing op kinds {missing}")
-        if any(v < 0 for v in value.values()):
-            raise ValueError("ops per element must be ≥ 0")
         return value
 
 
 class Buffer(_Strict):
     """An on-chip SRAM buffer. ``size`` in bytes; with ``double_buffered`` a tile may use half."""
 
-    size: Bytes = Field(gt=0)
-    banks: int = Field(default=1, gt=0)
-    word_bits: int = Field(default=64, gt=0)
+    size: Bytes
+    banks: int = Field(default=1, ge=1, le=1_000_000)
+    word_bits: int = Field(default=64, ge=1, le=65536)
     double_buffered: bool = True
 
     @property
@@ -127,11 +165,11 @@ class Memory(_Strict):
     ``efficiency`` the achieved fraction of it; ``capacity`` bounds weights + KV cache."""
 
     kind: str
-    bandwidth: Annotated[tuple[float, bool], BeforeValidator(units.bandwidth)]
-    channels: int = Field(default=1, gt=0)
+    bandwidth: Annotated[tuple[float, bool], BeforeValidator(_bandwidth)]
+    channels: int = Field(default=1, ge=1, le=1024)
     efficiency: Fraction = 1.0
     efficiency_source: str | None = None
-    capacity: Bytes = Field(gt=0)
+    capacity: Bytes
     capacity_source: str | None = None
     read_action: str = "dram.read"
     write_action: str = "dram.write"
@@ -144,7 +182,7 @@ class StaticPower(_Strict):
 
 
 class Price(_Strict):
-    usd: float = Field(gt=0)
+    usd: Annotated[float, _number(0, 1e12, open_low=True)]
     source: str
 
 
@@ -155,7 +193,7 @@ class TargetSpec(_Strict):
     description: str
     kind: Literal["accelerator", "gpu", "fpga"]
     sources: list[str] = Field(min_length=1)
-    clock: Hz = Field(gt=0)
+    clock: Hz
     compute: Compute
     vector: Vector
     buffers: Buffers
@@ -216,8 +254,10 @@ def parse_target(doc: object, source: str) -> TargetSpec:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise UserError(f"{source}: {_location(first['loc'])}: {_reason(first)}{more}") from None
+    from sim.compute.registry import compute_model_class
     from sim.energy.table import load_table
 
+    compute_model_class(spec.compute.model, where=f"{source}: compute.model")
     table = load_table(spec.energy, where=f"{source}: energy")
     actions = [p.mac_action for p in spec.compute.precisions.values()]
     actions += [spec.vector.op_action, spec.memory.read_action, spec.memory.write_action]
@@ -228,13 +268,36 @@ def parse_target(doc: object, source: str) -> TargetSpec:
     return spec
 
 
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # keys merged by `<<: *base` may be overridden
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):  # SafeLoader reports it
+                continue
+            if key in lines:
+                raise _DuplicateKey(f"line {line}: duplicate key {key!r} (first given on line {lines[key]})")
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    except _DuplicateKey as exc:
+        raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
 

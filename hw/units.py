@@ -1,14 +1,16 @@
 """Physical quantities written with their unit in target files: ``500 MHz``, ``128 KiB``, ``460 GB/s``.
 
 Each parser returns the value in one base unit (Hz, bytes, bytes per second or per cycle, W)
-and raises ``ValueError`` with the reason when the unit is missing or of the wrong kind; the
-target loader turns that into a :class:`~tapeout.errors.UserError` naming file and key.
+and raises ``ValueError`` with the reason when the unit is missing or of the wrong kind or the
+value is negative or not finite (checked after scaling: ``1e300 TB/s`` overflows); the target
+loader turns that into a :class:`~tapeout.errors.UserError` naming file and key.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
@@ -30,8 +32,6 @@ def _split(text: object, what: str) -> tuple[float, str]:
     if not match:
         raise ValueError(f"{text!r} is not a number followed by a unit")
     value, unit = float(match.group(1)), (match.group(2) or "")
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not finite")
     if value < 0:
         raise ValueError(f"{text!r} is negative; a {what} must be ≥ 0")
     if not unit:
@@ -39,11 +39,30 @@ def _split(text: object, what: str) -> tuple[float, str]:
     return value, unit
 
 
+def _finite(text: object, value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is too large (not a finite number)")
+    return value
+
+
 def _parse(text: object, what: str, table: dict[str, float]) -> float:
     value, unit = _split(text, what)
     if unit not in table:
         raise ValueError(f"{text!r}: unit {unit!r} is not a {what} unit (use one of {', '.join(table)})")
-    return value * table[unit]
+    return _finite(text, value * table[unit])
+
+
+def bounded(parse: Callable[[object], float], low: str, high: str) -> Callable[[object], float]:
+    """``parse`` that also requires ``low ≤ value ≤ high`` (limits written with their units)."""
+    limits = parse(low), parse(high)
+
+    def check(text: object) -> float:
+        value = parse(text)
+        if not limits[0] <= value <= limits[1]:
+            raise ValueError(f"{text!r} is out of range: write a value from {low} to {high}")
+        return value
+
+    return check
 
 
 def frequency_hz(text: object) -> float:
@@ -66,8 +85,8 @@ def bandwidth(text: object) -> tuple[float, bool]:
     bytes per cycle of the target clock."""
     value, unit = _split(text, "bandwidth")
     if unit in RATE:
-        return value * RATE[unit], False
+        return _finite(text, value * RATE[unit]), False
     if unit in PER_CYCLE:
-        return value * PER_CYCLE[unit], True
+        return _finite(text, value * PER_CYCLE[unit]), True
     raise ValueError(f"{text!r}: unit {unit!r} is not a bandwidth unit "
                      f"(use one of {', '.join([*RATE, *PER_CYCLE])})")

@@ -35,6 +35,8 @@ from functools import lru_cache
 from itertools import permutations, product
 from typing import Protocol
 
+from tapeout.errors import UserError
+
 ORDERS: tuple[tuple[str, str, str], ...] = tuple(permutations("mnk"))
 _DEPENDS = {"a": frozenset("mk"), "w": frozenset("kn"), "c": frozenset("mn")}
 
@@ -143,6 +145,7 @@ def choose_tiling(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, wei
                 if best is None or cost < best[0]:
                     best = (cost, Tiling(tm, tk, tn, order, traffic))
     if best is None:
-        raise ValueError(f"no tile of {shape} fits the buffers (inputs {inputs_bytes} B, weights "
-                         f"{weights_bytes} B, outputs {outputs_bytes} B per tile)")
+        raise UserError(f"no tile of {shape} fits the target's buffers (per tile: buffers.inputs "
+                        f"{inputs_bytes} B, buffers.weights {weights_bytes} B, buffers.outputs "
+                        f"{outputs_bytes} B); give the target larger buffers")
     return best[1]

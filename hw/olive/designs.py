@@ -16,6 +16,9 @@ from tapeout.errors import UserError
 
 DEFAULT_ARRAY = (8, 8)
 """Array size (rows, cols) when no target is given: small enough for a quick bench."""
+MAX_ARRAY_SIDE = 128
+"""Largest array side the RTL is generated for (PEs per row or column): elaboration and Verilog
+grow with rows × cols; 128 × 128 is 4× the largest published OliVe/ANT array."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ def resolve_params(design: str, *, bits: int = 4, target: str | None = None) -> 
     if design == "olive-array" and (rows % 2 or cols % 2 or rows < 2 or cols < 2):
         raise UserError(f"target {target}: the OVP array needs an even number (≥ 2) of rows and "
                         f"columns for its 2 × 2 8-bit groups; the target has {rows} × {cols}")
+    if design == "olive-array" and max(rows, cols) > MAX_ARRAY_SIDE:
+        raise UserError(f"target {target}: a {rows} × {cols} array is larger than the RTL generator "
+                        f"builds (at most {MAX_ARRAY_SIDE} per side)")
     return DesignParams(bits, rows, cols)
 
 

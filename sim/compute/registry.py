@@ -109,14 +109,18 @@ def _resolve(name: str) -> type[ComputeModel] | None:
     return _MODELS.get(name)
 
 
-def get_compute_model(target: TargetSpec) -> ComputeModel:
-    """The compute model named by ``target.compute.model``, instantiated for ``target``."""
+def compute_model_class(name: str, where: str = "compute.model") -> type[ComputeModel]:
+    """The compute model class registered as ``name``; ``where`` prefixes the error."""
     import sim.compute.roofline  # noqa: F401  (registers the built-in models)
     import sim.compute.systolic  # noqa: F401
 
-    cls = _resolve(target.compute.model)
+    cls = _resolve(name)
     if cls is None:
-        raise UserError(f"target {target.name}: compute.model: unknown compute model "
-                        f"{target.compute.model!r}; known: {', '.join(sorted(_MODELS))}")
-    return cls(target)
+        raise UserError(f"{where}: unknown compute model {name!r}; known: {', '.join(sorted(_MODELS))}")
+    return cls
+
+
+def get_compute_model(target: TargetSpec) -> ComputeModel:
+    """The compute model named by ``target.compute.model``, instantiated for ``target``."""
+    return compute_model_class(target.compute.model, f"target {target.name}: compute.model")(target)
 

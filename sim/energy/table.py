@@ -56,9 +56,9 @@ def load_table(name: str, where: str = "energy") -> EnergyTable:
     """The table ``sim/energy/<name>.yaml``; problems are :class:`UserError` naming the key."""
     from hw.spec import _location, _reason, load_yaml
 
-    path = TABLES_DIR / f"{name}.yaml"
-    if not path.exists():
+    if name not in table_names():  # a plain name of a table in sim/energy/, never a path
         raise UserError(f"{where}: unknown energy table {name!r}; known tables: {', '.join(table_names())}")
+    path = TABLES_DIR / f"{name}.yaml"
     doc = load_yaml(path)
     try:
         table = EnergyTable.model_validate(doc)

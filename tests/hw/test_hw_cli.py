@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from hw.olive.designs import elaborate, resolve_params
+from hw.spec import TARGETS_DIR
 from hw.verilator import fst_support_problem, lint
 
 
@@ -84,3 +86,13 @@ def test_verify_prints_table(cli):
     result = cli("verify", "olive-decoder", "--vectors", "600")
     assert result.code == 0, result.stderr
     assert "mismatches" in result.stdout and "PASS" in result.stdout
+
+
+def test_array_larger_than_the_generator_builds_exits_2(cli, tmp_path):
+    doc = yaml.safe_load((TARGETS_DIR / "int8-systolic.yaml").read_text())
+    doc["name"], doc["compute"]["rows"], doc["compute"]["cols"] = "huge", 256, 256
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = cli("verilog", "olive-array", "--target", str(path), "-o", str(tmp_path / "rtl"))
+    assert result.code == 2 and "256 × 256" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "rtl").exists()

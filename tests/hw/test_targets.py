@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
+from hw import units
 from hw.spec import TARGETS_DIR, load_target, target_names
 from tapeout.errors import UserError
 
@@ -59,7 +61,7 @@ def _write(tmp_path: Path, edit) -> Path:
     (lambda d: d["memory"].update(bandwidth="64 GHz"), "memory.bandwidth", "not a bandwidth unit"),
     (lambda d: d["buffers"]["inputs"].update(size=262144), "buffers.inputs.size", "no unit"),
     (lambda d: d.update(default_precision="fp16"), "(top level)", "not one of compute.precisions"),
-    (lambda d: d["memory"].update(efficiency=1.5), "memory.efficiency", "less than or equal to 1"),
+    (lambda d: d["memory"].update(efficiency=1.5), "memory.efficiency", "finite number in (0, 1]"),
 ])
 def test_bad_yaml_names_file_key_and_reason(tmp_path, edit, key, reason):
     path = _write(tmp_path, edit)
@@ -101,3 +103,93 @@ def test_targets_command_lists_and_shows(cli):
     assert all(e["source"] and e["node"] for e in entries.values())
     text = cli("targets", "show", "ant")
     assert text.code == 0 and "sfu.op" in text.stdout
+
+
+def _precision(d: dict) -> dict:
+    return d["compute"]["precisions"]["int8"]
+
+
+# Documents `targets show` used to accept (or explain badly) and `simulate` crashed on.
+OUT_OF_RANGE = [
+    (lambda d: d.update(clock="1e300 GHz"), "clock", "not a finite number"),
+    (lambda d: d.update(clock="1e-300 Hz"), "clock", "out of range: write a value from 1 kHz to 100 GHz"),
+    (lambda d: d["memory"].update(bandwidth="0 GB/s"), "memory.bandwidth", "out of range"),
+    (lambda d: d["memory"].update(bandwidth="1e300 TB/s"), "memory.bandwidth", "not a finite number"),
+    (lambda d: d["memory"].update(bandwidth="0 bit/cycle"), "memory.bandwidth", "from 1 bit/cycle"),
+    (lambda d: _precision(d).update(macs_per_cycle=math.inf), "macs_per_cycle", "must be a finite number"),
+    (lambda d: _precision(d).update(macs_per_cycle=math.nan), "macs_per_cycle", "must be a finite number"),
+    (lambda d: _precision(d).update(macs_per_cycle=1e-300), "macs_per_cycle", "in [0.001, 1e+09]"),
+    (lambda d: d["buffers"]["weights"].update(size="1 bit"), "buffers.weights.size", "from 1 B"),
+    (lambda d: d["buffers"]["inputs"].update(size="4 bit"), "buffers.inputs.size", "from 1 B"),
+    (lambda d: d["vector"]["ops_per_element"].update(softmax=math.nan), "vector.ops_per_element.softmax",
+     "must be a finite number in [0, 1000]"),
+    (lambda d: d["vector"]["ops_per_element"].update(softmax=math.inf), "vector.ops_per_element.softmax",
+     "must be a finite number"),
+    (lambda d: d["compute"].update(sparsity={"pattern": "n:m", "m": 4, "n": [8]}), "compute.sparsity",
+     "every n must be from 1 to m = 4"),
+    (lambda d: d["compute"].update(sparsity={"pattern": "n:m", "m": 4, "n": [0]}), "compute.sparsity",
+     "every n must be from 1 to m = 4"),
+    (lambda d: d["compute"].update(model="no-such-model"), "compute.model",
+     "unknown compute model 'no-such-model'; known: "),
+    (lambda d: d["memory"].update(efficiency=math.nan), "memory.efficiency", "must be a finite number in (0, 1]"),
+    (lambda d: d.update(energy="../../hw/targets/int8-systolic"), "energy", "unknown energy table"),
+    (lambda d: d["compute"].update(rows=10**30), "compute.rows", "less than or equal to 4096"),
+    (lambda d: d["compute"].update(cols=100_000), "compute.cols", "less than or equal to 4096"),
+    (lambda d: d["static_power"][0].update(power="1e306 kW"), "static_power.0.power", "not a finite number"),
+    (lambda d: d.update(price={"usd": math.nan, "source": "s"}), "price.usd", "must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("edit, key, reason", OUT_OF_RANGE)
+def test_out_of_range_numbers_exit_2_naming_file_key_and_reason(cli, tmp_path, edit, key, reason):
+    path = _write(tmp_path, edit)
+    result = cli("targets", "show", str(path))
+    assert result.code == 2, result.stdout
+    assert str(path) in result.stderr and f"{key}:" in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text, line, key", [
+    ("clock: 1 MHz\n", 0, "clock"),                                        # appended at the end
+    ("  rows: 16\n", None, "rows"),                                         # inside compute
+])
+def test_duplicate_keys_exit_2_with_key_and_line(cli, tmp_path, text, line, key):
+    lines = (TARGETS_DIR / "int8-systolic.yaml").read_text().splitlines(keepends=True)
+    at = len(lines) if line == 0 else next(i for i, t in enumerate(lines) if t.startswith("  cols:"))
+    lines.insert(at, text)
+    first = next(i for i, t in enumerate(lines) if t.lstrip().startswith(f"{key}:")) + 1
+    path = tmp_path / "dup.yaml"
+    path.write_text("".join(lines))
+    result = cli("targets", "show", str(path))
+    assert result.code == 2
+    assert (f"{path}: line {at + 1}: duplicate key '{key}' (first given on line {first})"
+            in result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_quantities_are_finite_after_scaling():
+    with pytest.raises(ValueError, match="not a finite number"):
+        units.size_bytes("1e300 TB")
+    with pytest.raises(ValueError, match="out of range: write a value from 1 kHz to 100 GHz"):
+        units.bounded(units.frequency_hz, "1 kHz", "100 GHz")("0.5 kHz")
+
+
+def test_buffers_too_small_for_one_tile_exit_2(cli, tmp_path):
+    """1 B double-buffered leaves 0 B per tile: the mapper's error is a UserError, not a crash."""
+    def edit(d):
+        d["buffers"]["weights"]["size"] = "1 B"
+
+    path = _write(tmp_path, edit)
+    csv = tmp_path / "layers.csv"
+    csv.write_text("Layer,M,N,K\nfc1,64,64,64\n")
+    result = cli("simulate", str(csv), "--target", str(path), "-o", str(tmp_path / "out"))
+    assert result.code == 2
+    assert "no tile of" in result.stderr and "buffers.weights 0 B" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", target_names())
+def test_every_shipped_target_shows(cli, name):
+    result = cli("targets", "show", name, "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["target"]["name"] == name
