@@ -16,7 +16,7 @@ from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Shape, Value, ValueCastable
 from amaranth.lib import wiring
 
-from tapeout.files import write_json_atomic, write_text_atomic
+from tapeout.files import dumps_json, write_files
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,10 @@ class GeneratedVerilog:
                            "signed": p.signed} for p in self.ports]}
 
     def write(self, directory: Path) -> tuple[Path, Path]:
-        """Write ``<top>.v`` and ``<top>.json`` into ``directory`` (each atomically)."""
+        """Write ``<top>.v`` and ``<top>.json`` into ``directory``: both or neither."""
         directory = Path(directory)
-        v = write_text_atomic(directory / f"{self.top}.v", self.text)
-        j = write_json_atomic(directory / f"{self.top}.json", self.description())
+        v, j = write_files({directory / f"{self.top}.v": self.text,
+                            directory / f"{self.top}.json": dumps_json(self.description())})
         return v, j
 
 

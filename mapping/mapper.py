@@ -13,6 +13,9 @@
 
 The batch dimension (attention heads) is the outermost loop; heads sharing a KV head (grouped
 query attention) reuse a resident K/V tile.
+
+One op's program has at most ``MAX_TILES`` tiles (vector ops: chunks); a larger op is refused
+with a :class:`~tapeout.errors.UserError` before any instruction is emitted.
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ from hw.spec import TargetSpec
 from mapping.program import Instr, Opcode, Program
 from mapping.tiling import GemmShape, TileTimer, Tiling, choose_tiling
 from models.trace.ops import Op, OpKind
+from tapeout.errors import UserError
 
 ATTENTION = frozenset({OpKind.ATTN_SCORE, OpKind.ATTN_VALUE})
+MAX_TILES = 2**22
+"""Most tiles (vector ops: chunks) one op's program may have: 4 194 304, ≈ 17 M instructions,
+≈ 40 s and ≈ 4.5 GB to map and run. llama2-13b's largest op at its full 4 096-token context
+(down_proj on fp16-systolic) has 161 k tiles, so 26 sequences of it still map."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,14 @@ def _ceil_bytes(elements: int, bits: float) -> int:
     return math.ceil(elements * bits / 8)
 
 
+def _check_tiles(op: Op, what: str, tiles: int, target: TargetSpec) -> None:
+    """Refuse ``op`` (``what``: its size) when its program would exceed ``MAX_TILES`` tiles."""
+    if tiles > MAX_TILES:
+        raise UserError(f"op {op.name} ({what}) needs {tiles:,} tiles on {target.name}; one op may "
+                        f"have at most {MAX_TILES:,} (≈ 40 s to simulate) — use smaller dimensions "
+                        f"or a target with larger buffers")
+
+
 def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[FusedOp, ...] = (),
                timer: TileTimer | None = None) -> Program:
     """The tiled program of a matrix product, with ``fused`` element-wise ops on its output;
@@ -99,6 +115,8 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
     shape = gemm_shape(op, bits, target.compute.accumulator_bits)
     tiling = tiling_for(shape, target, timer)
     trips = tiling.trips(shape)
+    _check_tiles(op, f"M {op.m}, K {op.k}, N {op.n}, batch {op.batch}",
+                 (op.batch or 1) * math.prod(trips.values()), target)
     b = target.buffers
     a_slots = _Slots(2 if b.inputs.double_buffered else 1)
     w_slots = _Slots(2 if b.weights.double_buffered else 1)
@@ -188,6 +206,7 @@ def map_vector(op: Op, target: TargetSpec) -> Program:
     work = max(in_elements, out_elements)
     bytes_per_work = (in_elements + out_elements) * v.element_bits / 8 / max(1, work)
     chunk = max(1, int(target.buffers.inputs.tile_bytes // max(bytes_per_work, 1e-9)))
+    _check_tiles(op, f"{work:,} elements", -(-work // chunk), target)
     slots = _Slots(2 if target.buffers.inputs.double_buffered else 1)
     prog = Program()
     for start in range(0, work, chunk):

@@ -30,7 +30,12 @@ class PerplexityResult:
 
 
 def windows(n: int, window: int, stride: int) -> list[tuple[int, int, int]]:
-    """``(begin, end, first_scored)`` for each window over a sequence of ``n`` tokens."""
+    """``(begin, end, first_scored)`` for each window over a sequence of ``n`` tokens.
+
+    Needs ``window ≥ 2`` and ``stride ≥ 1``: then every window ends past the previous one (it
+    starts at most one token before that end), so there are at most ``n − 1`` windows."""
+    if window < 2 or stride < 1:
+        raise ValueError(f"windows need window ≥ 2 and stride ≥ 1, got window {window}, stride {stride}")
     out, scored, begin = [], 1, 0
     while scored < n:
         end = min(begin + window, n)
@@ -40,18 +45,28 @@ def windows(n: int, window: int, stride: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def check_arguments(available: int, tokens: int, window: int, stride: int, max_positions: int,
+                    source: str = "the text") -> None:
+    """UserError unless ``tokens`` ≥ 1 predictions fit the ``available`` tokens of ``source``
+    (``tokens + 1`` needed) with 2 ≤ ``window`` ≤ ``max_positions`` and 1 ≤ ``stride`` ≤ ``window``."""
+    if tokens < 1:
+        raise UserError(f"--tokens must be at least 1, got {tokens}")
+    if window < 2:
+        raise UserError(f"--window must be at least 2, got {window}: a window scores each token "
+                        "from the ones before it, so it needs one of context and one to predict")
+    if not 1 <= stride <= window:
+        raise UserError(f"need 1 ≤ stride ≤ window; got stride {stride}, window {window}")
+    if window > max_positions:
+        raise UserError(f"--window {window} exceeds the model's {max_positions} positions")
+    if available < tokens + 1:
+        raise UserError(f"{source} has only {available} tokens; --tokens {tokens} needs {tokens + 1}")
+
+
 def perplexity(model: torch.nn.Module, ids: torch.Tensor, tokens: int, *, window: int = 512,
                stride: int = 256, progress: Callable[[int, int], None] | None = None) -> PerplexityResult:
     """Perplexity over the first ``tokens`` predictions of the 1-D token tensor ``ids``."""
-    if tokens < 1:
-        raise UserError(f"--tokens must be at least 1, got {tokens}")
-    if not 1 <= stride <= window:
-        raise UserError(f"need 1 ≤ stride ≤ window; got stride {stride}, window {window}")
-    if ids.numel() < tokens + 1:
-        raise UserError(f"the text has only {ids.numel()} tokens; --tokens {tokens} needs {tokens + 1}")
-    max_positions = getattr(model.config, "max_position_embeddings", window)
-    if window > max_positions:
-        raise UserError(f"--window {window} exceeds the model's {max_positions} positions")
+    check_arguments(ids.numel(), tokens, window, stride,
+                    getattr(model.config, "max_position_embeddings", window))
     seq = ids[: tokens + 1]
     spans = windows(seq.numel(), window, stride)
     start = time.perf_counter()

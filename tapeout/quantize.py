@@ -15,34 +15,55 @@ from pathlib import Path
 import numpy as np
 
 from sim.formats import get_format
-from sim.formats.base import Role
+from sim.formats.base import Role, check_scale
 from tapeout.errors import UserError
 from tapeout.files import write_atomic
 
 
 def load_tensor(path: Path) -> np.ndarray:
-    """A 2-D float tensor from ``path`` (.npy); missing, corrupt, non-float or wrong rank →
-    :class:`UserError`."""
+    """A 2-D float32 tensor from ``path`` (.npy); anything else (missing, a directory, not NPY,
+    corrupt, object or non-real dtype, wrong rank, beyond float32 range) is a :class:`UserError`."""
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; pass a .npy tensor")
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass a .npy tensor")
+    npy = np.lib.format
     try:
-        x = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            magic = f.read(len(npy.MAGIC_PREFIX))
+            if magic.startswith(b"PK"):
+                raise UserError(f"{path} is a .npz archive; pass one tensor as a .npy file")
+            if magic != npy.MAGIC_PREFIX:
+                raise UserError(f"{path}: not a readable .npy file (no NPY header)")
+            f.seek(0)
+            header = npy.read_array_header_1_0 if npy.read_magic(f) == (1, 0) else npy.read_array_header_2_0
+            if header(f)[2].hasobject:
+                raise UserError(f"{path}: object arrays are not supported; save a float array")
+            f.seek(0)
+            x = npy.read_array(f, allow_pickle=False)
+    except UserError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy file ({exc})") from None
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-        raise UserError(f"{path}: expected a real-valued array, got {getattr(x, 'dtype', type(x))}")
+    if x.dtype.kind not in "fiu":
+        raise UserError(f"{path}: expected a real-valued array, got {x.dtype}")
     if x.ndim != 2:
         raise UserError(f"{path}: expected a 2-D [rows, K] tensor, got shape {x.shape}")
+    biggest = float(np.abs(x[np.isfinite(x)]).max(initial=0)) if x.dtype.kind == "f" else 0.0
+    if biggest > float(np.finfo(np.float32).max):
+        raise UserError(f"{path}: values exceed float32 range (max |x| = {biggest:.4g}); "
+                        "tensors are quantized from float32")
     return x.astype(np.float32)
 
 
 def error_stats(x: np.ndarray, decoded: np.ndarray) -> dict:
-    """MSE, max |error| and SQNR (dB; ``inf`` when exact) of ``decoded`` against ``x``."""
+    """MSE, max |error| and SQNR (dB; ``inf`` when exact, ``-inf`` when ``x`` is all zero
+    but ``decoded`` is not) of ``decoded`` against ``x`` (non-empty, finite float32), in float64."""
     err = decoded.astype(np.float64) - x.astype(np.float64)
     noise, signal = float((err**2).sum()), float((x.astype(np.float64) ** 2).sum())
-    sqnr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal else -math.inf)
-    return {"mse": noise / max(1, x.size), "max_error": float(np.abs(err).max(initial=0.0)),
-            "sqnr_db": sqnr}
+    sqnr = math.inf if noise == 0 else (10 * (math.log10(signal) - math.log10(noise)) if signal
+                                        else -math.inf)
+    return {"mse": noise / x.size, "max_error": float(np.abs(err).max()), "sqnr_db": sqnr}
 
 
 def _jsonable(meta: dict) -> tuple[dict, dict]:
@@ -63,9 +84,17 @@ def quantize_file(format_name: str, role: str, src: Path, dst: Path, *,
         role = Role(role)
     except ValueError:
         raise UserError(f"--role must be 'weight' or 'activation', got {role!r}") from None
+    if scale is not None:
+        check_scale(scale, str(src))
     x = load_tensor(src)
-    enc = fmt.encode(x, role, name=str(src), scale=scale)
-    decoded = fmt.decode(enc)
+    try:
+        with np.errstate(over="raise"):
+            enc = fmt.encode(x, role, name=str(src), scale=scale)
+            decoded = fmt.decode(enc)
+    except FloatingPointError:
+        fixed = f", --scale {scale:g}" if scale is not None else ""
+        raise UserError(f"{src}: {fmt.name} overflows float32 on this tensor (max |x| = "
+                        f"{float(np.abs(x).max()):.4g}{fixed}); rescale the tensor") from None
     scalars, arrays = _jsonable(enc.meta)
     stats = {"format": fmt.name, "role": role.value, "input": str(src), "output": str(dst),
              "shape": list(enc.shape), "padded_per_row": enc.padded,

@@ -1,12 +1,13 @@
 """The MODEL argument of ``simulate``/``compare``: a zoo name, a saved trace file, or a GEMM
-topology CSV in SCALE-Sim's format (``Layer,M,N,K`` rows: A is M × K, B is K × N)."""
+topology CSV in SCALE-Sim's format (``Layer,M,N,K`` rows: A is M × K, B is K × N; UTF-8, a
+byte-order mark allowed; 1 ≤ M, N, K ≤ ``MAX_DIM`` = 2^24)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from models.trace.ops import Op, OpKind, Phase, Trace
+from models.trace.ops import Op, OpKind, Phase, Trace, bounded_int
 from tapeout.errors import UserError
 
 
@@ -18,7 +19,7 @@ def _gemm_op(name: str, index: int, m: int, n: int, k: int) -> Op:
 def load_topology_csv(path: Path) -> Trace:
     """A SCALE-Sim GEMM topology: one ``linear`` op per row, in order, phase ``prefill``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
     rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
@@ -34,8 +35,10 @@ def load_topology_csv(path: Path) -> Trace:
             name, m, n, k = cells[0], int(cells[1]), int(cells[2]), int(cells[3])
         except (IndexError, ValueError):
             raise UserError(f"{path}:{line}: expected `name,M,N,K` with integer M, N, K, got {row}") from None
-        if min(m, n, k) < 1:
-            raise UserError(f"{path}:{line}: M, N and K must be ≥ 1, got {m}, {n}, {k}")
+        try:
+            m, n, k = (bounded_int(v, d, 1) for v, d in ((m, "M"), (n, "N"), (k, "K")))
+        except ValueError as exc:
+            raise UserError(f"{path}:{line}: {exc}") from None
         ops.append(_gemm_op(name, len(ops), m, n, k))
     if not ops:
         raise UserError(f"{path} has a header but no GEMM rows")

@@ -1,5 +1,9 @@
 """The command line: --json documents, exit status 2 for user errors, no tracebacks."""
 
+import errno
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -75,3 +79,91 @@ def test_accuracy_json(cli, tmp_path):
     assert doc["tokens"] == 256 and doc["format"] == "fp32"
     assert 1.0 <= doc["perplexity"] < 3.0  # a repeated sentence is easy to predict
 
+
+
+GEMMS = "Layer,M,N,K\nfc1,64,128,512\n"
+
+
+def _no_traceback(r):
+    assert r.code == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # one message, nothing else
+
+
+def test_simulate_under_a_regular_file_exits_2(cli, tmp_path):
+    csv = tmp_path / "g.csv"
+    csv.write_text(GEMMS)
+    r = cli("simulate", str(csv), "--target", "int8-systolic", "-o", str(csv / "out"))
+    _no_traceback(r)
+    assert f"cannot write {csv}/out/" in r.stderr and "is not a directory" in r.stderr
+
+
+def test_simulate_writes_no_report_file_unless_it_writes_all(cli, tmp_path):
+    csv = tmp_path / "g.csv"
+    csv.write_text(GEMMS)
+    (tmp_path / "out" / "report.json").mkdir(parents=True)
+    r = cli("simulate", str(csv), "--target", "int8-systolic", "-o", str(tmp_path / "out"))
+    _no_traceback(r)
+    assert "report.json: it is an existing directory" in r.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["report.json"]
+
+
+def test_full_disk_exits_2_and_leaves_no_report(cli, tmp_path, monkeypatch):
+    csv = tmp_path / "g.csv"
+    csv.write_text(GEMMS)
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.name.endswith("report.json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    r = cli("simulate", str(csv), "--target", "int8-systolic", "-o", str(tmp_path / "out"))
+    _no_traceback(r)
+    assert f"cannot write {tmp_path}/out/report.json: No space left on device" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unusable_cache_dir_exits_2_naming_tapeout_cache(cli, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.write_text("a file, not a directory")
+    monkeypatch.setenv("TAPEOUT_CACHE", str(cache))
+    r = cli("accuracy", "smollm2-135m", "--tokens", "64")
+    _no_traceback(r)
+    assert str(cache) in r.stderr and "TAPEOUT_CACHE" in r.stderr
+
+
+def test_os_error_message_names_the_file_and_the_reason():
+    from tapeout.cli import describe_os_error
+
+    exc = PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/srv/out/x.png")
+    assert describe_os_error(exc) == "cannot use /srv/out/x.png: Permission denied"
+    assert describe_os_error(OSError("weird")) == "weird"
+
+
+def test_verilog_writes_both_files_or_neither(cli, tmp_path):
+    (tmp_path / "olive_decoder_b4.json").mkdir()
+    r = cli("verilog", "olive-decoder", "-o", str(tmp_path))
+    _no_traceback(r)
+    assert [p.name for p in tmp_path.iterdir()] == ["olive_decoder_b4.json"]
+
+
+def test_verify_rejects_vectors_before_announcing_the_run(cli):
+    r = cli("verify", "olive-decoder", "--vectors", "0")
+    _no_traceback(r)
+    assert "--vectors must be at least 1" in r.stderr and "verifying" not in r.stderr
+
+
+def test_trace_with_tensors_writes_both_files_or_neither(cli, tmp_path):
+    (tmp_path / "x.json").mkdir()
+    r = cli("trace", "smollm2-135m", "--prefill", "4", "--decode", "0", "--tensors",
+            "--tensor-ops", "model.layers.0.self_attn.q_proj", "-o", str(tmp_path / "x.json"))
+    _no_traceback(r)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert not any((tmp_path / "x.json").iterdir())
+
+
+def test_trace_to_an_existing_directory_exits_2(cli, tmp_path):
+    r = cli("trace", "gpt2-xl", "--prefill", "4", "--decode", "0", "-o", str(tmp_path))
+    _no_traceback(r)
+    assert f"cannot write {tmp_path}: it is an existing directory" in r.stderr

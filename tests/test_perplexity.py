@@ -1,4 +1,6 @@
+import contextlib
 import math
+import signal
 
 import pytest
 import torch
@@ -123,3 +125,44 @@ def test_accuracy_needs_trained_weights():
         evaluate("llama2-7b")
     with pytest.raises(UserError, match="unknown format 'int3'"):
         evaluate("smollm2-135m", "int3")
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Fail (instead of hanging) when the body runs longer than ``seconds``."""
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_window_of_one_token_is_refused_not_looped():
+    with _deadline(10):
+        with pytest.raises(UserError, match="--window must be at least 2"):
+            perplexity(_Uniform(5), torch.zeros(100, dtype=torch.long), 64, window=1, stride=1)
+        with pytest.raises(ValueError, match="window ≥ 2"):
+            windows(65, 1, 1)
+
+
+def test_short_text_is_refused_before_the_model_loads(cli, tmp_path, monkeypatch):
+    from models import smollm2
+
+    def must_not_load(*_):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(smollm2, "load_model", must_not_load)
+    short = tmp_path / "short.txt"
+    short.write_text("Hello world.")
+    result = cli("accuracy", "smollm2-135m", "--format", "olive-w4a4", "--tokens", "64",
+                 "--text", str(short))
+    assert result.code == 2, result.stderr
+    message = " ".join(result.stderr.split())  # one message, wrapped to the console width
+    assert message == f"error: text file {short} has only 3 tokens; --tokens 64 needs 65"
+    result = cli("accuracy", "smollm2-135m", "--tokens", "64", "--window", "1", "--stride", "1")
+    assert result.code == 2 and "--window must be at least 2" in result.stderr

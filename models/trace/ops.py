@@ -37,6 +37,31 @@ WEIGHT_KINDS = frozenset({OpKind.LINEAR, OpKind.LM_HEAD})
 
 Shape = tuple[int, ...]
 
+MAX_DIM = 2**24
+"""Largest GEMM dimension (M, K, N, batch), head count, tensor dimension, layer index or token
+count a trace or topology file may hold: 16 777 216. Real workloads stay far below (llama2-13b
+at its full 4 096-token context: M = 4 096 per sequence, N ≤ 32 000 vocab); the bound refuses
+absurd files at load, before any float overflow or hours of mapping."""
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, short: huge ints as a power of ten (``str`` of > 4300 digits fails)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a number ≈ {'-' if value < 0 else ''}10^{round(math.log10(abs(value)))}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def bounded_int(value: object, what: str, low: int = 0, high: int = MAX_DIM,
+                reason: str = "2^24: the largest dimension tapeout simulates in reasonable time") -> int:
+    """``value`` if it is an int (not a bool) in ``[low, high]``; else ValueError naming ``what``
+    (and ``reason``, why ``high`` is the limit)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{what} must be an integer ≥ {low}, got {_shown(value)}")
+    if value > high:
+        raise ValueError(f"{what} is {_shown(value)}, above the limit of {high:,} ({reason})")
+    return value
+
 
 @dataclass(frozen=True, slots=True)
 class Op:

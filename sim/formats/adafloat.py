@@ -30,6 +30,7 @@ from sim.formats.base import (
     apply_scales,
     check_accumulator,
     check_finite,
+    check_scale,
 )
 from tapeout.errors import UserError
 
@@ -78,7 +79,8 @@ class AdaFloatFormat(NumberFormat):
         role = Role(role)
         x = check_finite(x, name)
         if scale is not None:
-            if not (np.isfinite(scale) and scale > 0) or math.frexp(scale)[0] != 0.5:
+            check_scale(scale, name)
+            if math.frexp(scale)[0] != 0.5:
                 raise UserError(f"{name}: an AdaFloat scale is a power of two (2^bias), got {scale}")
             bias = math.frexp(scale)[1] - 1
         elif bias is None:

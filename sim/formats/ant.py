@@ -31,6 +31,7 @@ from sim.formats.base import (
     apply_scales,
     check_accumulator,
     check_finite,
+    check_scale,
 )
 from sim.formats.flint import FLINT4_EXP_INT, FLINT4_MAGNITUDES, INT4_MAGNITUDES, POT4_MAGNITUDES
 from sim.formats.ovp import ALPHA_PERCENT, three_sigma_base
@@ -107,8 +108,7 @@ class AntFormat(NumberFormat):
             raise UserError(f"{name}: ANT type must be one of {', '.join(TYPES)}, got {kind!r}")
         types = [TYPES[kind]] if kind else list(TYPES.values())
         if scale is not None:
-            if not (np.isfinite(scale) and scale > 0):
-                raise UserError(f"{name}: scale must be a positive finite number, got {scale}")
+            check_scale(scale, name)
             choices = [(np.array([scale], np.float32), t) for t in types]
         else:
             per_row = role is Role.WEIGHT

@@ -14,7 +14,8 @@ Quantized formats subclass :class:`NumberFormat`, which provides ``for_linear`` 
 generic :class:`FakeQuantLinear` (weights fake-quantized once, activations every forward with a
 static per-tensor scale from :meth:`NumberFormat.calibrate`, LM head kept in floating point).
 
-``scale`` fixes the per-tensor scale (one step of the normal grid) and skips calibration.
+``scale`` fixes the per-tensor scale (one step of the normal grid) and skips calibration;
+:func:`check_scale` is its valid range.
 K that is not a multiple of the format's pair/group/block size is padded with zeros
 (:func:`pad_k`); ``Encoded.padded`` counts the padding so statistics can report it.
 """
@@ -62,16 +63,34 @@ class Encoded:
 
 
 def check_finite(x: np.ndarray, name: str) -> np.ndarray:
-    """``x`` as a 2-D float32 array; NaN/inf or a wrong rank is a :class:`UserError` naming it."""
+    """``x`` as a 2-D float32 array; NaN/inf, a wrong rank or no elements is a :class:`UserError`
+    naming it."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
         raise UserError(f"{name}: expected a 2-D [rows, K] tensor, got shape {x.shape}")
+    if x.size == 0:
+        raise UserError(f"{name} is empty (shape {x.shape}); a tensor needs at least one row and "
+                        "one column")
     if not np.isfinite(x).all():
         bad = int(np.size(x) - np.isfinite(x).sum())
         raise UserError(f"{name} contains {bad} NaN or infinite value(s); clean the tensor first")
     return x
+
+
+SCALE_MIN = float(np.finfo(np.float32).tiny)
+SCALE_MAX = float(np.finfo(np.float32).max) / 2**24
+"""A fixed scale is a normal float32 step small enough that every format's largest code (at most
+2^24 steps; OVP-8's top outlier is 15·2^19) decodes to a finite float32."""
+
+
+def check_scale(scale: float, name: str) -> None:
+    """Raise a :class:`UserError` naming ``name`` and the valid range unless ``scale`` is in
+    [:data:`SCALE_MIN`, :data:`SCALE_MAX`]."""
+    if not SCALE_MIN <= scale <= SCALE_MAX:
+        raise UserError(f"{name}: --scale must be between {SCALE_MIN:.4g} and {SCALE_MAX:.4g} "
+                        f"(a normal float32 step), got {scale:g}")
 
 
 def pad_k(x: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:

@@ -53,7 +53,7 @@ import numba
 import numpy as np
 
 from sim.formats import pertoken
-from sim.formats.base import Encoded, NumberFormat, Role, check_finite, pad_k
+from sim.formats.base import Encoded, NumberFormat, Role, check_finite, check_scale, pad_k
 from sim.formats.clipsearch import clip_search
 from tapeout.errors import UserError
 
@@ -134,8 +134,7 @@ def encode_weight(w: np.ndarray, rule: LayerRule, *, name: str,
         amax = np.abs(grouped).max(axis=2)
         (s,) = clip_search(grouped, lambda r: _fit(grouped, amax * r, qmax))
     else:
-        if not np.isfinite(scale) or scale <= 0:
-            raise UserError(f"{name}: --scale must be a positive finite number, got {scale}")
+        check_scale(scale, name)
         s = np.full((n, k // GROUP), scale, np.float32)
     q = _codes(grouped, s, qmax)
     index_bits = INDEX_BITS if rule.keep < BLOCK else 0

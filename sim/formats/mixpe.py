@@ -72,6 +72,7 @@ from sim.formats.base import (
     Role,
     check_accumulator,
     check_finite,
+    check_scale,
     pad_k,
 )
 from sim.formats.clipsearch import clip_search
@@ -120,8 +121,8 @@ def encode_weight(w: np.ndarray, *, name: str, group: int = GROUP,
                   scale: float | None = None, fmt: str = "mixpe") -> Encoded:
     """INT4 asymmetric group quantization of ``w [N, K]`` (rules in the module docstring)."""
     w = check_finite(w, name)
-    if scale is not None and (not np.isfinite(scale) or scale <= 0):
-        raise UserError(f"{name}: --scale must be a positive finite number, got {scale}")
+    if scale is not None:
+        check_scale(scale, name)
     w, pad = pad_k(w, group)
     n, k = w.shape
     s, z = group_params(w, group, scale)

@@ -28,7 +28,14 @@ import math
 import numba
 import numpy as np
 
-from sim.formats.base import CalibrationSample, Encoded, NumberFormat, Role, check_finite
+from sim.formats.base import (
+    CalibrationSample,
+    Encoded,
+    NumberFormat,
+    Role,
+    check_finite,
+    check_scale,
+)
 from tapeout.errors import UserError
 
 ACC_BITS = 32
@@ -81,8 +88,7 @@ class OlaccelFormat(NumberFormat):
         x = check_finite(x, name)
         absx = np.abs(x)
         if scale is not None:
-            if not (np.isfinite(scale) and scale > 0):
-                raise UserError(f"{name}: scale must be a positive finite number, got {scale}")
+            check_scale(scale, name)
             threshold = 7.0 * scale
         elif threshold is None:
             threshold = _threshold(absx, self.fraction)

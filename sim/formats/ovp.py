@@ -63,7 +63,15 @@ from functools import cached_property
 import numba
 import numpy as np
 
-from sim.formats.base import Encoded, NumberFormat, Role, apply_scales, check_finite, pad_k
+from sim.formats.base import (
+    Encoded,
+    NumberFormat,
+    Role,
+    apply_scales,
+    check_finite,
+    check_scale,
+    pad_k,
+)
 from sim.formats.flint import FLINT4_EXP_INT, FLINT4_MAGNITUDES, INT4_MAGNITUDES
 from tapeout.errors import UserError
 
@@ -527,8 +535,7 @@ class OliveFormat(NumberFormat):
         x, pad = pad_k(x, 2)
         types = self._type(normal)
         if scale is not None:
-            if not (np.isfinite(scale) and scale > 0):
-                raise UserError(f"{name}: scale must be a positive finite number, got {scale}")
+            check_scale(scale, name)
             fixed = np.array([scale], np.float32)
             choices = [(fixed, t) for t in types]
         elif role is Role.WEIGHT:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.formats.base import Encoded, Role, check_finite, pad_k
-from tapeout.errors import UserError
+from sim.formats.base import Encoded, Role, check_finite, check_scale, pad_k
 
 SCALE_BITS = 32
 """Storage of one per-token scale (float32)."""
@@ -30,8 +29,7 @@ def quantize(x: np.ndarray, bits: int, *, name: str,
     """``x [rows, K]`` float32 → (codes int8/int16 ``[rows, K]``, scales float32 ``[rows]``)."""
     top = qmax(bits)
     if scale is not None:
-        if not np.isfinite(scale) or scale <= 0:
-            raise UserError(f"{name}: --scale must be a positive finite number, got {scale}")
+        check_scale(scale, name)
         a = np.full(x.shape[0], scale, dtype=np.float32)
     else:
         amax = np.abs(x).max(axis=1, initial=0.0).astype(np.float32)

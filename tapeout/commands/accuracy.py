@@ -26,7 +26,7 @@ def accuracy(
 
     from tapeout.accuracy import evaluate
 
-    with Progress(console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(escape(f"{model} [{format}]"), total=None)
         result = evaluate(model, format, tokens=tokens, text=str(text) if text else None,
                           window=window, stride=stride,

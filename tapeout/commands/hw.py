@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from tapeout.app import JsonOption, app, emit_json, err, out
+from tapeout.errors import UserError
 
 DesignArg = Annotated[str, typer.Argument(help="Design: olive-encoder, olive-decoder, olive-pe, olive-array.")]
 BitsOption = Annotated[int, typer.Option("--bits", help="OVP code width: 4 (OVP-4) or 8 (OVP-8).")]
@@ -36,7 +37,7 @@ def verilog(
     target: TargetOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a design's Verilog and a JSON of its parameters and ports."""
+    """Write a design's Verilog and a JSON of its parameters and ports (both or neither)."""
     from hw.olive.designs import elaborate
 
     generated = elaborate(design, _params(design, bits, target))
@@ -62,6 +63,8 @@ def verify(
     from hw.olive.designs import elaborate
     from hw.olive.verify import verify as run_verify
 
+    if vectors is not None and vectors < 1:
+        raise UserError(f"--vectors must be at least 1, got {vectors}")
     params = _params(design, bits, target)
     wave_path = Path(f"{elaborate(design, params).top}.fst").resolve() if waves else None
     if not as_json:

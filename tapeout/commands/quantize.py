@@ -17,7 +17,7 @@ def quantize(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write codes, scales, metadata and the decoded tensor (.npz).")],
     format: Annotated[str, typer.Option("--format", help="Number format (see `tapeout accuracy --format`).")],
     role: Annotated[str, typer.Option("--role", help="weight (rows = output channels) or activation (rows = tokens).")] = "weight",
-    scale: Annotated[float | None, typer.Option(help="Fix the per-tensor scale (one step of the normal grid) and skip calibration.")] = None,
+    scale: Annotated[float | None, typer.Option(help="Fix the per-tensor scale (one step of the normal grid; a normal float32 up to 2.03e31) and skip calibration.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Encode a tensor: codes, scales, metadata and decoded values; prints error statistics."""

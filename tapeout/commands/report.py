@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tapeout.app import JsonOption, app, emit_json, err, out
-from tapeout.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tapeout.files import dumps_json, refuse_unusable, write_files
 
 report_app = typer.Typer(help="Generate the reference reports (markdown + JSON + PNG).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -28,12 +28,12 @@ def accuracy_report(
     from tapeout.report import accuracy
 
     names = [f.strip() for f in formats.split(",")] if formats else None
+    stem = f"accuracy-{model}"
+    png, js, md = (output / f"{stem}.{ext}" for ext in ("png", "json", "md"))
+    refuse_unusable([png, js, md])
     doc = accuracy.build(model, formats=names, tokens=tokens,
                          progress=lambda name: err.print(f"accuracy: {name}", highlight=False))
-    stem = f"accuracy-{model}"
-    write_bytes_atomic(output / f"{stem}.png", accuracy.plot(doc))
-    write_json_atomic(output / f"{stem}.json", doc)
-    write_text_atomic(output / f"{stem}.md", accuracy.render_markdown(doc, f"{stem}.png"))
+    write_files({png: accuracy.plot(doc), js: dumps_json(doc), md: accuracy.render_markdown(doc, png.name)})
     if as_json:
         emit_json(doc)
     else:
@@ -52,13 +52,14 @@ def olive_report(
     def say(msg: str) -> None:
         err.print(f"olive: {msg}", highlight=False)
 
-    acc = olive.load_accuracy(accuracy_json or output / "accuracy-smollm2-135m.json")
+    png, js, md = (output / f"olive.{ext}" for ext in ("png", "json", "md"))
+    refuse_unusable([png, js, md])
+    acc = olive.load_accuracy(accuracy_json or output / "accuracy-smollm2-135m.json",
+                              required=accuracy_json is not None)
     if acc is None:
         acc = olive.quick_accuracy(progress=say)
     doc = olive.build(accuracy=acc, progress=say)
-    write_bytes_atomic(output / "olive.png", olive.plot(doc))
-    write_json_atomic(output / "olive.json", doc)
-    write_text_atomic(output / "olive.md", olive.render_markdown(doc, "olive.png"))
+    write_files({png: olive.plot(doc), js: dumps_json(doc), md: olive.render_markdown(doc, png.name)})
     if as_json:
         emit_json(doc)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,14 +13,18 @@ from rich.table import Table
 from tapeout.app import JsonOption, app, emit_json, err, out
 from tapeout.errors import UserError
 
+if TYPE_CHECKING:
+    from sim.simulate import Simulation
+
 ModelArg = Annotated[str, typer.Argument(help="Zoo model name, a saved trace file (.json/.json.gz), or a SCALE-Sim GEMM topology CSV (Layer,M,N,K).")]
 PrefillOpt = Annotated[int, typer.Option(help="Prompt tokens of the prefill (zoo models).")]
 DecodeOpt = Annotated[int, typer.Option(help="Decode steps after the prefill (zoo models).")]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="Number format of the linear layers (default: the target's default precision).")]
 
 
-def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | None, quiet: bool):
-    """Trace/load the workload once, then simulate it on each target, with a progress bar."""
+def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | None):
+    """Trace/load the workload once, then simulate it on each target, with a progress bar on a
+    terminal (none when stderr is redirected)."""
     from rich.progress import Progress
 
     from hw.spec import load_target
@@ -28,7 +32,7 @@ def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | N
     from tapeout.workload import load_workload
 
     specs = [load_target(t) for t in targets]
-    with Progress(console=err, transient=True, disable=quiet and not err.is_terminal) as bar:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(escape(f"tracing {model}"), total=None)
         trace = load_workload(model, prefill, decode)
         sims = []
@@ -56,7 +60,7 @@ def simulate(
     """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
     from tapeout.report import build_report, dumps_report, write_report
 
-    _, (sim,) = _run(model, [target], prefill, decode, format, as_json)
+    _, (sim,) = _run(model, [target], prefill, decode, format)
     doc = build_report(sim)
     text = dumps_report(doc, sim)
     directory = output or Path("out") / "simulate" / f"{doc['model']['name']}-{doc['target']['name']}"
@@ -95,30 +99,25 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate MODEL on several targets: side-by-side table and a chart normalised to the first."""
-    from tapeout.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from tapeout.files import dumps_json, write_files
     from tapeout.report import build_report
     from tapeout.report.plots import comparison
 
     names = [t.strip() for t in targets.split(",") if t.strip()]
     if len(names) < 2:
         raise UserError("--targets needs at least two comma-separated targets, e.g. int8-systolic,ant")
-    trace, sims = _run(model, names, prefill, decode, format, as_json)
+    trace, sims = _run(model, names, prefill, decode, format)
     rows = []
     for sim in sims:
         doc = build_report(sim)
         rows.append({**_headline(doc), "linear_precision": doc["target"]["linear_precision"],
                      "compute_utilization": doc["utilization"]["compute"]})
-    first = sims[0]
-    for r, sim in zip(rows, sims, strict=True):  # ratios of the unrounded totals, 6 significant digits
-        r["clock_hz"] = sim.clock
-        r["time_vs_first"] = float(f"{sim.cycles / sim.clock / (first.cycles / first.clock):.6g}")
-        r["energy_vs_first"] = float(f"{sim.energy_joules / first.energy_joules:.6g}")
+    _normalise(rows, sims)
     result = {"model": trace.name, "prefill": trace.prefill, "decode": trace.decode,
               "format": format, "reference": rows[0]["target"], "targets": rows}
     directory = output or Path("out") / "compare" / trace.name
-    write_bytes_atomic(directory / "compare.png", comparison(rows))
-    write_json_atomic(directory / "compare.json", result)
-    write_text_atomic(directory / "compare.md", _compare_markdown(result))
+    write_files({directory / "compare.png": comparison(rows), directory / "compare.json": dumps_json(result),
+                 directory / "compare.md": _compare_markdown(result)})
     if as_json:
         emit_json(result)
         return
@@ -131,6 +130,21 @@ def compare(
                       f"{r['energy_per_token_joules']:.4g}", f"{r['time_vs_first']:.3g}", f"{r['energy_vs_first']:.3g}")
     out.print(table)
     out.print(f"wrote {directory}/compare.md, compare.json, compare.png", soft_wrap=True, highlight=False)
+
+
+def _normalise(rows: list[dict], sims: list[Simulation]) -> None:
+    """Add ``clock_hz``, ``time_vs_first`` and ``energy_vs_first`` to each row of ``rows``:
+    ratios of the unrounded totals of its simulation in ``sims`` to the first's, 6 significant
+    digits. A reference with zero time or energy is a :class:`UserError` (nothing to divide by)."""
+    first = sims[0]
+    first_seconds = first.cycles / first.clock
+    if first_seconds == 0 or first.energy_joules == 0:
+        raise UserError(f"the reference target {first.target.name} takes {first_seconds:g} s and "
+                        f"{first.energy_joules:g} J on this workload; nothing to normalise to")
+    for r, sim in zip(rows, sims, strict=True):
+        r["clock_hz"] = sim.clock
+        r["time_vs_first"] = float(f"{sim.cycles / sim.clock / first_seconds:.6g}")
+        r["energy_vs_first"] = float(f"{sim.energy_joules / first.energy_joules:.6g}")
 
 
 def _compare_markdown(result: dict) -> str:

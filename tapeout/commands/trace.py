@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from tapeout.app import JsonOption, app, emit_json, human, out
 from tapeout.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+    from models.trace.ops import Trace
+    from tapeout.files import Writer
 
 
 @app.command()
@@ -25,7 +31,6 @@ def trace(
 ) -> None:
     """Trace one prefill and DECODE decode steps: every operation in execution order."""
     from models.trace import io as trace_io
-    from models.trace.tensors import save_tensors, tensors_path
     from models.trace.tracer import trace_model
 
     if tensors and output is None:
@@ -33,10 +38,7 @@ def trace(
     result, recorded = trace_model(model, prefill, decode, batch=batch,
                                    tensors=tensor_ops if tensors else None)
     if output is not None:
-        if tensors:
-            path = save_tensors(recorded, tensors_path(output))
-            result.tensors = path.name
-        trace_io.save(result, output)
+        _save(result, recorded if tensors else None, output)
     summary = result.summary()
     if as_json:
         emit_json({"model": result.name, "architecture": result.model, "prefill": prefill,
@@ -58,3 +60,35 @@ def trace(
         out.print(f"wrote {output}" + (f" and {output.parent / result.tensors}" if result.tensors else ""))
 
 
+def _save(result: Trace, recorded: dict[str, torch.Tensor] | None, output: Path) -> None:
+    """Write the trace file ``output`` and, when tensors were ``recorded``, the safetensors file
+    beside it (named in the trace): both or neither."""
+    from models.trace import io as trace_io
+    from models.trace.tensors import tensors_path
+    from tapeout.files import write_set
+
+    writers = {}
+    if recorded is not None:
+        path = tensors_path(output)
+        if path == output:
+            raise UserError(f"-o {output}: the trace and its tensors would share that name; "
+                            "give a trace file name ending in .json or .json.gz")
+        writers[path] = _tensors_writer(recorded, path)
+        result.tensors = path.name
+    writers[output] = lambda tmp: trace_io.save(result, tmp)
+    write_set(writers)
+
+
+def _tensors_writer(recorded: dict[str, torch.Tensor], path: Path) -> Writer:
+    """Writes ``recorded`` as safetensors; its errors (a full disk) name ``path``."""
+    import safetensors
+
+    from models.trace.tensors import save_tensors
+
+    def write(tmp: Path) -> None:
+        try:
+            save_tensors(recorded, tmp)
+        except safetensors.SafetensorError as exc:
+            raise UserError(f"cannot write {path}: {exc}") from None
+
+    return write

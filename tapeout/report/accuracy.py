@@ -21,7 +21,7 @@ from models.trace.ops import OpKind
 from models.trace.tracer import trace_model
 from sim.formats import FORMATS, get_format
 from sim.formats.base import CalibrationSample, NumberFormat, Role
-from tapeout.accuracy import evaluate
+from tapeout.accuracy import evaluate, trained_spec
 
 PAIR_KINDS = ("normal-normal", "outlier-normal", "outlier-outlier")
 SCHEMA = "tapeout-accuracy-report"
@@ -79,6 +79,7 @@ def build(model: str = "smollm2-135m", *, formats: list[str] | None = None, toke
     """The report document (JSON-ready)."""
     names = formats or list(FORMATS)
     fmts = {n: get_format(n) for n in names}
+    trained_spec(model)  # before tracing: the tracer's own message is about --tensors
     weights, inputs = linear_tensors(model, tensor_tokens)
     doc = {"schema": SCHEMA, "model": model, "tokens": tokens, "formats": {}, "pair_stats": {},
            "method": {"text": "pydoc_data.topics", "window": 512, "stride": 256,

@@ -210,19 +210,59 @@ def accuracy_summary(doc: dict | None) -> dict | None:
             "perplexity": {name: f["perplexity"] for name, f in doc["formats"].items()}}
 
 
-def load_accuracy(path: Path) -> dict | None:
-    """The accuracy report at ``path``, or ``None`` when there is none."""
+def load_accuracy(path: Path, *, required: bool = False) -> dict | None:
+    """The accuracy report at ``path``; ``None`` when it is missing and not ``required``.
+
+    The document must be ``{"model": name, "tokens": n > 0, "formats": {format: {"perplexity":
+    finite p > 0, …}, …}}``; anything else is a :class:`UserError` naming the file and the key.
+    """
     from tapeout.errors import UserError
 
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not an accuracy report")
     if not path.exists():
+        if required:
+            raise UserError(f"{path}: no such file; pass an accuracy report written by "
+                            "`tapeout report accuracy`, or drop --accuracy")
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        doc["formats"], doc["model"], doc["tokens"]  # noqa: B018  (shape check)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"{path} is not an accuracy report ({exc}); rerun `tapeout report accuracy`") from None
+    problem = _accuracy_problem(doc)
+    if problem:
+        raise UserError(f"{path} is not an accuracy report: {problem}; rerun `tapeout report accuracy`")
     doc["source"] = f"{path.name} (tapeout report accuracy)"
     return doc
+
+
+def _accuracy_problem(doc) -> str | None:
+    """What is wrong with the shape of an accuracy document (``None`` when nothing)."""
+    if not isinstance(doc, dict):
+        return f"expected a JSON object, got {_got(doc)}"
+    if not isinstance(doc.get("model"), str):
+        return f"'model' must be a model name, got {_got(doc.get('model'))}"
+    tokens = doc.get("tokens")
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens <= 0:
+        return f"'tokens' must be a positive integer, got {_got(tokens)}"
+    formats = doc.get("formats")
+    if not isinstance(formats, dict) or not formats:
+        return f"'formats' must map format names to results, got {_got(formats)}"
+    for name, result in formats.items():
+        if not isinstance(result, dict):
+            return f"'formats.{name}' must be an object with a 'perplexity', got {_got(result)}"
+        ppl = result.get("perplexity")
+        if (not isinstance(ppl, int | float) or isinstance(ppl, bool) or not math.isfinite(ppl)
+                or ppl <= 0):
+            return f"'formats.{name}.perplexity' must be a positive finite number, got {_got(ppl)}"
+    return None
+
+
+def _got(value) -> str:
+    """``value`` in an error message: JSON for a scalar, the kind of a container."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)[:60]
 
 
 QUICK_FORMATS = ("fp32", "olive-w4a4", "olive-w8a8", "ant-w4a4", "int4")

@@ -1,11 +1,11 @@
-"""Write a simulation's report directory: report.json, report.md and the PNGs, each atomically."""
+"""Write a simulation's report directory: report.json, report.md and the PNGs, all or none."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sim.simulate import Simulation
-from tapeout.files import write_bytes_atomic, write_text_atomic
+from tapeout.files import write_files
 from tapeout.report.document import dumps_report
 from tapeout.report.markdown import render_markdown
 
@@ -13,13 +13,16 @@ FIGURES = ("latency.png", "energy.png", "roofline.png")
 
 
 def write_report(doc: dict, sim: Simulation, directory: Path, text: str | None = None) -> list[Path]:
-    """Write the report of ``sim`` (document ``doc``; ``text`` = its JSON if already dumped)."""
+    """Write the report of ``sim`` (document ``doc``; ``text`` = its JSON if already dumped).
+
+    Everything is rendered in memory first; then the five files are written together, so a
+    failure leaves none of them.
+    """
     from tapeout.report import plots
 
     directory = Path(directory)
-    pngs = {"latency.png": plots.latency_breakdown(doc), "energy.png": plots.energy_breakdown(doc),
-            "roofline.png": plots.roofline(doc, sim)}
-    written = [write_bytes_atomic(directory / name, data) for name, data in pngs.items()]
-    written.append(write_text_atomic(directory / "report.md", render_markdown(doc, list(FIGURES))))
-    written.append(write_text_atomic(directory / "report.json", text or dumps_report(doc, sim)))
-    return written
+    contents = {"latency.png": plots.latency_breakdown(doc), "energy.png": plots.energy_breakdown(doc),
+                "roofline.png": plots.roofline(doc, sim),
+                "report.md": render_markdown(doc, list(FIGURES)),
+                "report.json": text or dumps_report(doc, sim)}
+    return write_files({directory / name: data for name, data in contents.items()})

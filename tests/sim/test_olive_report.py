@@ -127,3 +127,46 @@ def test_command_writes_identical_files_and_rejects_bad_accuracy(cli, tmp_path, 
     bad = cli("report", "olive", "-o", str(tmp_path / "c"), "--accuracy", str(acc))
     assert bad.code == 2 and "accuracy report" in bad.stderr
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("content, key", [
+    ({**ACCURACY, "formats": {"fp32": 1}}, "'formats.fp32'"),
+    ({**ACCURACY, "formats": [1, 2]}, "'formats'"),
+    ({**ACCURACY, "formats": {}}, "'formats'"),
+    ({**ACCURACY, "formats": {"fp32": {"perplexity": float("nan")}}}, "'formats.fp32.perplexity'"),
+    ({**ACCURACY, "formats": {"fp32": {"perplexity": "10"}}}, "'formats.fp32.perplexity'"),
+    ({**ACCURACY, "tokens": True}, "'tokens'"),
+    ({**ACCURACY, "model": None}, "'model'"),
+    ([1, 2], "JSON object"),
+])
+def test_accuracy_document_shape_is_checked(tmp_path, content, key):
+    from tapeout.errors import UserError
+
+    path = tmp_path / "acc.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(UserError, match="acc.json is not an accuracy report") as info:
+        olive.load_accuracy(path)
+    assert key in str(info.value)
+
+
+def test_bad_or_missing_explicit_accuracy_fails_before_any_work(cli, tmp_path, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the report ran before checking --accuracy")
+
+    monkeypatch.setattr(olive, "quick_accuracy", no_work)
+    monkeypatch.setattr(olive, "build", no_work)
+    missing = cli("report", "olive", "-o", str(tmp_path / "a"), "--accuracy", str(tmp_path / "no.json"))
+    assert missing.code == 2 and "no.json: no such file" in missing.stderr
+    acc = tmp_path / "acc.json"
+    acc.write_text(json.dumps({**ACCURACY, "formats": {"fp32": {"perplexity": float("inf")}}}))
+    bad = cli("report", "olive", "-o", str(tmp_path / "b"), "--accuracy", str(acc))
+    assert bad.code == 2 and "'formats.fp32.perplexity'" in bad.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_accuracy_report_of_a_model_without_weights(cli, tmp_path):
+    r = cli("report", "accuracy", "bert-base", "--formats", "fp32", "--tokens", "64",
+            "-o", str(tmp_path))
+    assert r.code == 2
+    assert "bert-base has no trained weights" in r.stderr and "--tensors" not in r.stderr
+    assert "smollm2-135m" in r.stderr

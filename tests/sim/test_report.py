@@ -129,3 +129,31 @@ def test_kinds_with_fused_ops_have_no_utilisation(trace_file):
     assert kinds["eltwise"]["bandwidth_utilization"] is None
     assert kinds["linear"]["fused_ops"] == 0 and 0 < kinds["linear"]["bandwidth_utilization"] <= 1
     assert all(k["decode_seconds"] >= 0 and k["prefill_seconds"] >= 0 for k in kinds.values())
+
+
+def test_compare_refuses_a_reference_that_takes_no_time():
+    from types import SimpleNamespace
+
+    from tapeout.commands.simulate import _normalise
+    from tapeout.errors import UserError
+
+    def sim(name, cycles, joules):
+        return SimpleNamespace(target=SimpleNamespace(name=name), clock=5e8, cycles=cycles,
+                               energy_joules=joules)
+
+    with pytest.raises(UserError, match="reference target int8-systolic takes 0 s .*nothing to normalise to"):
+        _normalise([{}, {}], [sim("int8-systolic", 0, 0.0), sim("ant", 10, 1e-9)])
+    rows = [{}, {}]
+    _normalise(rows, [sim("int8-systolic", 20, 2e-9), sim("ant", 10, 1e-9)])
+    assert (rows[1]["time_vs_first"], rows[1]["energy_vs_first"]) == (0.5, 0.5)
+
+
+def test_compare_writes_all_its_files_or_none(cli, tmp_path):
+    csv = tmp_path / "g.csv"
+    csv.write_text("Layer,M,N,K\nfc1,64,128,512\n")
+    out = tmp_path / "out"
+    (out / "compare.json").mkdir(parents=True)
+    result = cli("compare", str(csv), "--targets", "int8-systolic,ant", "-o", str(out))
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "compare.json: it is an existing directory" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["compare.json"]

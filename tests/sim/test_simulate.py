@@ -118,3 +118,49 @@ def test_every_baseline_simulates_the_evaluation_models(model):
     # sanity of the ordering the papers report: 4-bit ANT beats INT8, which beats FP16
     assert decode_cycles["ant"] < decode_cycles["int8-systolic"] < decode_cycles["fp16-systolic"]
     assert min(decode_cycles.values()) == min(decode_cycles[g] for g in ("v100s", "a100", "rtx2080ti"))
+
+
+def test_topology_csv_accepts_a_bom_and_bounds_dimensions(cli, tmp_path):
+    """Excel's UTF-8 byte-order mark is accepted; M, N, K above 2^24 are refused at load, fast."""
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes("Layer,M,N,K\nfc1,64,64,64\n".encode("utf-8-sig"))
+    ok = cli("simulate", str(bom), "--target", "int8-systolic", "-o", str(tmp_path / "ok"), "--json")
+    assert ok.code == 0, ok.stderr
+    assert [o["m"] for o in ok.json()["ops"]] == [64]
+    for m, shown in ((10**12, "1000000000000"), (int("9" * 400), "a number ≈ 10^400")):
+        big = tmp_path / "big.csv"
+        big.write_text(f"Layer,M,N,K\nfc1,{m},64,64\n")
+        failed = cli("simulate", str(big), "--target", "int8-systolic", "-o", str(tmp_path / "x"))
+        message = " ".join(failed.stderr.split())
+        assert failed.code == 2 and "Traceback" not in failed.stderr
+        assert f"{big}:2: M is {shown}, above the limit of 16,777,216 (2^24" in message
+
+
+def test_trace_without_operations_is_refused(cli, tmp_path):
+    import json
+
+    from models.trace import io
+
+    trace, _ = trace_model("smollm2-135m", 8, 1)
+    doc = io.trace_to_dict(trace) | {"ops": []}
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(doc))
+    failed = cli("simulate", str(path), "--target", "int8-systolic", "-o", str(tmp_path / "x"))
+    assert failed.code == 2 and "has no operations" in failed.stderr and str(path) in failed.stderr
+
+
+def test_an_op_of_too_many_tiles_is_refused_naming_it():
+    """Dimensions within the load bound can still multiply to hours of mapping: refused at once."""
+    from mapping import mapper
+    from models.trace.ops import Op, OpKind, Phase, Trace
+
+    assert mapper.MAX_TILES == 2**22  # checked first: without the guard the ops below map for hours
+    side = 2**24
+    big = Op("big.fc", OpKind.LINEAR, 0, Phase.PREFILL, 0, ((side, 4096),), ((side, 4096),),
+             "float16", m=side, k=4096, n=4096, batch=1)
+    norm = Op("big.norm", OpKind.NORM, 0, Phase.PREFILL, 0, ((side, side),), ((side, side),), "float16")
+    for op in (big, norm):
+        trace = Trace(model={"name": "big"}, prefill=side, decode=0, batch=1, ops=[op])
+        with pytest.raises(UserError, match=rf"op {op.name} \(.*\) needs [\d,]+ tiles on int8-systolic; "
+                                            r"one op may have at most 4,194,304"):
+            simulate(trace, load_target("int8-systolic"))
