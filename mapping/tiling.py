@@ -29,7 +29,6 @@ Search (small and exhaustive, documented in the README):
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import permutations, product
@@ -70,9 +69,8 @@ class Tiling:
                 "n": math.ceil(shape.n / self.tn)}
 
 
-class TileTimer(Hashable, Protocol):
-    """Cycles of one ``(m, k, n)`` tile on the matrix unit (the target's compute model); hashable,
-    so tilings are cached per timer."""
+class TileTimer(Protocol):
+    """Cycles of one ``(m, k, n)`` tile on the matrix unit (the target's compute model)."""
 
     def __call__(self, tile: tuple[int, int, int]) -> int: ...
 
@@ -114,16 +112,31 @@ def traffic_bytes(shape: GemmShape, tm: int, tk: int, tn: int, order: tuple[str,
     return math.ceil((a + w + c) / 8)
 
 
-@lru_cache(maxsize=65536)
 def choose_tiling(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_bytes: int,
                   outputs_bytes: int, timer: TileTimer | None = None,
                   bytes_per_cycle: float = 1.0) -> Tiling:
     """The best tiling of ``shape`` that fits the tile capacities (bytes): least estimated cycles
     with ``timer``, then least traffic (module docstring, step 4).
 
-    Traffic, tile count and per-tile overheads never grow when a tile dimension grows, so for
-    each (tm, tk) only the largest fitting tn is a candidate (the search is exhaustive over that
-    frontier)."""
+    Untimed searches are cached process-wide; timed ones are not (a timer belongs to one
+    simulation's engine, and the simulator already maps each distinct op shape once)."""
+    if timer is None:
+        return _least_traffic(shape, rows, cols, inputs_bytes, weights_bytes, outputs_bytes)
+    return _search(shape, rows, cols, inputs_bytes, weights_bytes, outputs_bytes, timer,
+                   bytes_per_cycle)
+
+
+@lru_cache(maxsize=65536)
+def _least_traffic(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_bytes: int,
+                   outputs_bytes: int) -> Tiling:
+    return _search(shape, rows, cols, inputs_bytes, weights_bytes, outputs_bytes, None, 1.0)
+
+
+def _search(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_bytes: int,
+            outputs_bytes: int, timer: TileTimer | None, bytes_per_cycle: float) -> Tiling:
+    """The exhaustive search. Traffic, tile count and per-tile overheads never grow when a tile
+    dimension grows, so for each (tm, tk) only the largest fitting tn is a candidate (the search
+    is exhaustive over that frontier)."""
     best: tuple | None = None
     n_sizes = _candidates(shape.n, cols)
     for tm in _candidates(shape.m, rows):

@@ -42,7 +42,7 @@ class ProgramStats:
 @dataclass(frozen=True)
 class MatrixTileTimer:
     """Cycles of one tile of a matrix op on an engine's compute model — the
-    :class:`mapping.tiling.TileTimer` the tiling search uses (hashable: engine by identity)."""
+    :class:`mapping.tiling.TileTimer` the tiling search uses."""
 
     engine: Engine
     opcode: Opcode

@@ -55,6 +55,15 @@ def result_sums(words: np.ndarray, bits: int) -> np.ndarray:
     return low[..., ::2, 0::2] | (low[..., ::2, 1::2] << 32)  # int64 shift wraps into the sign
 
 
+def array_size_problem(rows: int, cols: int) -> str | None:
+    """Why ``rows × cols`` cannot be built as an OVP array (its 2 × 2 8-bit groups need even
+    sides), or ``None``."""
+    if rows < 2 or cols < 2 or rows % 2 or cols % 2:
+        return (f"the OVP array needs an even number (≥ 2) of rows and columns for its 2 × 2 "
+                f"8-bit groups, got {rows} × {cols}")
+    return None
+
+
 class OvpSystolicArray(wiring.Component):
     """Output-stationary OVP array, ``rows`` and ``cols`` even.
 
@@ -73,9 +82,9 @@ class OvpSystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int):
-        if rows < 2 or cols < 2 or rows % 2 or cols % 2:
-            raise ValueError(f"the OVP array needs an even number (≥ 2) of rows and columns, "
-                             f"for its 2 × 2 8-bit groups; got {rows} × {cols}")
+        problem = array_size_problem(rows, cols)
+        if problem:
+            raise ValueError(problem)
         self.rows, self.cols = rows, cols
         super().__init__({
             "a_code": In(data.ArrayLayout(8, rows)), "w_code": In(data.ArrayLayout(8, cols)),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from hw.olive.array import OvpSystolicArray, accumulator_width
+from hw.olive.array import OvpSystolicArray, accumulator_width, array_size_problem
 from hw.olive.decoder import OvpDecoder, value_widths
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
@@ -64,9 +64,9 @@ def resolve_params(design: str, *, bits: int = 4, target: str | None = None) -> 
 
     spec = load_target(target)
     rows, cols = spec.compute.rows, spec.compute.cols
-    if design == "olive-array" and (rows % 2 or cols % 2 or rows < 2 or cols < 2):
-        raise UserError(f"target {target}: the OVP array needs an even number (≥ 2) of rows and "
-                        f"columns for its 2 × 2 8-bit groups; the target has {rows} × {cols}")
+    problem = array_size_problem(rows, cols) if design == "olive-array" else None
+    if problem:
+        raise UserError(f"target {target}: {problem}")
     if design == "olive-array" and max(rows, cols) > MAX_ARRAY_SIDE:
         raise UserError(f"target {target}: a {rows} × {cols} array is larger than the RTL generator "
                         f"builds (at most {MAX_ARRAY_SIDE} per side)")

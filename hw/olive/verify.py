@@ -60,13 +60,19 @@ class VerifyResult:
                 "waves": self.waves}
 
 
-def verify(design: str, params: DesignParams, vectors_n: int | None = None, *,
-           waves: Path | None = None, seed: int = 0) -> VerifyResult:
-    """Run ``design``'s bench with ``vectors_n`` vectors (default :data:`DEFAULT_VECTORS`)."""
+def vector_count(design: str, vectors_n: int | None) -> int:
+    """Vectors to run: ``vectors_n`` (at least 1) or the design's :data:`DEFAULT_VECTORS`."""
     check_design(design)
     n = DEFAULT_VECTORS[design] if vectors_n is None else vectors_n
     if n < 1:
         raise UserError(f"--vectors must be at least 1, got {n}")
+    return n
+
+
+def verify(design: str, params: DesignParams, vectors_n: int | None = None, *,
+           waves: Path | None = None, seed: int = 0) -> VerifyResult:
+    """Run ``design``'s bench with ``vectors_n`` vectors (default :data:`DEFAULT_VECTORS`)."""
+    n = vector_count(design, vectors_n)
     run = {"olive-encoder": _encoder, "olive-decoder": _decoder, "olive-pe": _pe,
            "olive-array": _array}[design]
     result = run(design, params, n, waves, seed)

@@ -98,7 +98,7 @@ def _resolve(name: str) -> type[ComputeModel] | None:
         module, _, attr = name.partition(":")
         try:
             cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
+        except (ImportError, AttributeError, ValueError, TypeError):  # ":x", "..:x": not a module
             return None
         return cls if isinstance(cls, type) and issubclass(cls, ComputeModel) else None
     package = f"sim.{name.split('-')[0].replace('.', '_')}"

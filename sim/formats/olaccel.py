@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from sim.formats.base import (
+    SCALE_MIN,
     CalibrationSample,
     Encoded,
     NumberFormat,
@@ -39,9 +40,6 @@ from sim.formats.base import (
 from tapeout.errors import UserError
 
 ACC_BITS = 32
-
-_TINY = float(np.finfo(np.float32).tiny)
-"""Smallest normal float32: thresholds and maxima below it give no scale."""
 
 
 def _threshold(absx: np.ndarray, fraction: float) -> float:
@@ -97,11 +95,11 @@ class OlaccelFormat(NumberFormat):
         # Scales come from thresholds / maxima in float32's normal range; below it (an all-zero
         # or subnormal-only tensor) the step is 1, so those values quantize to 0.
         t32 = np.float32(threshold)
-        s4 = np.float32(t32 / 7) if t32 >= _TINY else np.float32(1.0)
-        while t32 >= _TINY and 7 * np.float64(s4) > t32:  # normal values never decode above T
+        s4 = np.float32(t32 / 7) if t32 >= SCALE_MIN else np.float32(1.0)
+        while t32 >= SCALE_MIN and 7 * np.float64(s4) > t32:  # normal values never decode above T
             s4 = np.nextafter(s4, np.float32(0))
         top = max(absmax, threshold)
-        s8 = np.float32(top / 127) if top >= _TINY else np.float32(1.0)
+        s8 = np.float32(top / 127) if top >= SCALE_MIN else np.float32(1.0)
         with np.errstate(over="ignore"):  # a tiny threshold overflows x / s4 to ±inf: clipped to ±7
             q = np.clip(np.rint(x / s4), -7, 7).astype(np.int8)
         kmin = int(np.float64(t32) // np.float64(s8)) + 1  # first outlier point above T

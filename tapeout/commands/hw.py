@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from tapeout.app import JsonOption, app, emit_json, err, out
-from tapeout.errors import UserError
 
 DesignArg = Annotated[str, typer.Argument(help="Design: olive-encoder, olive-decoder, olive-pe, olive-array.")]
 BitsOption = Annotated[int, typer.Option("--bits", help="OVP code width: 4 (OVP-4) or 8 (OVP-8).")]
@@ -61,10 +60,10 @@ def verify(
 ) -> None:
     """Run a design's cocotb bench on Verilator against the golden model (bit and cycle exact)."""
     from hw.olive.designs import elaborate
+    from hw.olive.verify import vector_count
     from hw.olive.verify import verify as run_verify
 
-    if vectors is not None and vectors < 1:
-        raise UserError(f"--vectors must be at least 1, got {vectors}")
+    vectors = vector_count(design, vectors)  # checked before anything is printed
     params = _params(design, bits, target)
     wave_path = Path(f"{elaborate(design, params).top}.fst").resolve() if waves else None
     if not as_json:

@@ -22,6 +22,10 @@ DecodeOpt = Annotated[int, typer.Option(help="Decode steps after the prefill (zo
 FormatOpt = Annotated[str | None, typer.Option("--format", help="Number format of the linear layers (default: the target's default precision).")]
 
 
+COMPARE_FILES = ("compare.png", "compare.json", "compare.md")
+"""The files ``tapeout compare`` writes into its directory."""
+
+
 def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | None):
     """Trace/load the workload once, then simulate it on each target, with a progress bar on a
     terminal (none when stderr is redirected)."""
@@ -58,8 +62,12 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
+    from tapeout.files import refuse_unusable
     from tapeout.report import build_report, dumps_report, write_report
+    from tapeout.report.write import REPORT_FILES
 
+    if output is not None:  # before the simulation, not after it
+        refuse_unusable(output / name for name in REPORT_FILES)
     _, (sim,) = _run(model, [target], prefill, decode, format)
     doc = build_report(sim)
     text = dumps_report(doc, sim)
@@ -99,13 +107,15 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate MODEL on several targets: side-by-side table and a chart normalised to the first."""
-    from tapeout.files import dumps_json, write_files
+    from tapeout.files import dumps_json, refuse_unusable, write_files
     from tapeout.report import build_report
     from tapeout.report.plots import comparison
 
     names = [t.strip() for t in targets.split(",") if t.strip()]
     if len(names) < 2:
         raise UserError("--targets needs at least two comma-separated targets, e.g. int8-systolic,ant")
+    if output is not None:  # before the simulations, not after them
+        refuse_unusable(output / name for name in COMPARE_FILES)
     trace, sims = _run(model, names, prefill, decode, format)
     rows = []
     for sim in sims:
@@ -116,8 +126,9 @@ def compare(
     result = {"model": trace.name, "prefill": trace.prefill, "decode": trace.decode,
               "format": format, "reference": rows[0]["target"], "targets": rows}
     directory = output or Path("out") / "compare" / trace.name
-    write_files({directory / "compare.png": comparison(rows), directory / "compare.json": dumps_json(result),
-                 directory / "compare.md": _compare_markdown(result)})
+    contents = {"compare.png": comparison(rows), "compare.json": dumps_json(result),
+                "compare.md": _compare_markdown(result)}
+    write_files({directory / name: contents[name] for name in COMPARE_FILES})
     if as_json:
         emit_json(result)
         return
@@ -136,15 +147,15 @@ def _normalise(rows: list[dict], sims: list[Simulation]) -> None:
     """Add ``clock_hz``, ``time_vs_first`` and ``energy_vs_first`` to each row of ``rows``:
     ratios of the unrounded totals of its simulation in ``sims`` to the first's, 6 significant
     digits. A reference with zero time or energy is a :class:`UserError` (nothing to divide by)."""
-    first = sims[0]
-    first_seconds = first.cycles / first.clock
-    if first_seconds == 0 or first.energy_joules == 0:
-        raise UserError(f"the reference target {first.target.name} takes {first_seconds:g} s and "
-                        f"{first.energy_joules:g} J on this workload; nothing to normalise to")
-    for r, sim in zip(rows, sims, strict=True):
+    seconds = [sim.cycles / sim.clock for sim in sims]
+    joules = [sim.energy_joules for sim in sims]
+    if seconds[0] == 0 or joules[0] == 0:
+        raise UserError(f"the reference target {sims[0].target.name} takes {seconds[0]:g} s and "
+                        f"{joules[0]:g} J on this workload; nothing to normalise to")
+    for r, sim, s, j in zip(rows, sims, seconds, joules, strict=True):
         r["clock_hz"] = sim.clock
-        r["time_vs_first"] = float(f"{sim.cycles / sim.clock / first_seconds:.6g}")
-        r["energy_vs_first"] = float(f"{sim.energy_joules / first.energy_joules:.6g}")
+        r["time_vs_first"] = float(f"{s / seconds[0]:.6g}")
+        r["energy_vs_first"] = float(f"{j / joules[0]:.6g}")
 
 
 def _compare_markdown(result: dict) -> str:

@@ -12,6 +12,10 @@ from tapeout.report.markdown import render_markdown
 FIGURES = ("latency.png", "energy.png", "roofline.png")
 
 
+REPORT_FILES = ("latency.png", "energy.png", "roofline.png", "report.md", "report.json")
+"""The files :func:`write_report` writes into its directory."""
+
+
 def write_report(doc: dict, sim: Simulation, directory: Path, text: str | None = None) -> list[Path]:
     """Write the report of ``sim`` (document ``doc``; ``text`` = its JSON if already dumped).
 
@@ -25,4 +29,5 @@ def write_report(doc: dict, sim: Simulation, directory: Path, text: str | None =
                 "roofline.png": plots.roofline(doc, sim),
                 "report.md": render_markdown(doc, list(FIGURES)),
                 "report.json": text or dumps_report(doc, sim)}
+    assert tuple(contents) == REPORT_FILES
     return write_files({directory / name: data for name, data in contents.items()})
