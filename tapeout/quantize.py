@@ -28,23 +28,23 @@ def load_tensor(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass a .npy tensor")
     npy = np.lib.format
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(len(npy.MAGIC_PREFIX))
-            if magic.startswith(b"PK"):
-                raise UserError(f"{path} is a .npz archive; pass one tensor as a .npy file")
-            if magic != npy.MAGIC_PREFIX:
-                raise UserError(f"{path}: not a readable .npy file (no NPY header)")
-            f.seek(0)
+    with open(path, "rb") as f:
+        magic = f.read(len(npy.MAGIC_PREFIX))
+        if magic.startswith(b"PK"):
+            raise UserError(f"{path} is a .npz archive; pass one tensor as a .npy file")
+        if magic != npy.MAGIC_PREFIX:
+            raise UserError(f"{path}: not a readable .npy file (no NPY header)")
+        f.seek(0)
+        try:
             header = npy.read_array_header_1_0 if npy.read_magic(f) == (1, 0) else npy.read_array_header_2_0
-            if header(f)[2].hasobject:
-                raise UserError(f"{path}: object arrays are not supported; save a float array")
-            f.seek(0)
-            x = npy.read_array(f, allow_pickle=False)
-    except UserError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+            dtype = header(f)[2]
+            if not dtype.hasobject:
+                f.seek(0)
+                x = npy.read_array(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+    if dtype.hasobject:
+        raise UserError(f"{path}: object arrays are not supported; save a float array")
     if x.dtype.kind not in "fiu":
         raise UserError(f"{path}: expected a real-valued array, got {x.dtype}")
     if x.ndim != 2:

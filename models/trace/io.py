@@ -20,7 +20,7 @@ from pathlib import Path
 
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace, bounded_int
 from tapeout.errors import UserError
-from tapeout.files import write_atomic
+from tapeout.files import write_files
 
 FORMAT = "tapeout-trace"
 VERSION = 1
@@ -79,13 +79,16 @@ def trace_to_dict(trace: Trace) -> dict:
             "ops": [op_to_dict(op) for op in trace.ops]}
 
 
+def encode(trace: Trace, *, compress: bool) -> bytes:
+    """The bytes of a trace file (gzip-compressed, reproducibly, when ``compress``)."""
+    data = json.dumps(trace_to_dict(trace), separators=(",", ":")).encode()
+    return gzip.compress(data, compresslevel=6, mtime=0) if compress else data
+
+
 def save(trace: Trace, path: str | Path) -> Path:
     """Write ``trace`` atomically; gzip-compressed when ``path`` ends in ``.gz``."""
     path = Path(path)
-    data = json.dumps(trace_to_dict(trace), separators=(",", ":")).encode()
-    if path.suffix == ".gz":
-        data = gzip.compress(data, compresslevel=6, mtime=0)
-    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    return write_files({path: encode(trace, compress=path.suffix == ".gz")})[0]
 
 
 def _json_type(value) -> str:

@@ -13,7 +13,6 @@ import safetensors.torch
 import torch
 
 from tapeout.errors import UserError
-from tapeout.files import write_atomic
 
 
 def tensors_path(trace_path: str | Path) -> Path:
@@ -27,8 +26,14 @@ def tensors_path(trace_path: str | Path) -> Path:
     return trace_path.with_name(name.removesuffix(".trace") + ".safetensors")
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> Path:
-    return write_atomic(path, lambda tmp: safetensors.torch.save_file(tensors, str(tmp)))
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, *, name: Path | None = None) -> None:
+    """Write ``tensors`` to ``path`` as safetensors — not atomically: callers stage it as a member
+    of a file set (:func:`tapeout.files.write_set`). Errors (a full disk) name ``name`` (the
+    destination; default ``path``)."""
+    try:
+        safetensors.torch.save_file(tensors, str(path))
+    except safetensors.SafetensorError as exc:
+        raise UserError(f"cannot write {name or path}: {exc}") from None
 
 
 def load_tensors(trace_path: str | Path, tensors_name: str | None) -> dict[str, torch.Tensor]:

@@ -102,8 +102,10 @@ def synth(
     from hw.synth import TRANSISTORS_PER_NAND2, synthesize
 
     params = _params(design, bits, target)
-    result = synthesize(elaborate(design, params))
-    doc = {"design": design, "top": result.top, "params": {"bits": params.bits},
+    generated = elaborate(design, params)
+    result = synthesize(generated)
+    shown = {k: v for k, v in generated.parameters.items() if k != "design"}
+    doc = {"design": design, "top": result.top, "params": shown,
            "cells": result.cells, "flip_flops": result.flip_flops,
            "transistors": result.transistors, "nand2_equivalents": result.nand2_equivalents,
            "conversion": f"NAND2-equivalents = Yosys CMOS transistor estimate / "
@@ -116,7 +118,6 @@ def synth(
     if design == "olive-array":
         from hw.olive.designs import DesignParams
 
-        doc["params"] = {"bits": [4, 8], "rows": params.rows, "cols": params.cols}
         doc["decoders"] = {}
         for bits, count in ((4, params.rows + params.cols), (8, (params.rows + params.cols) // 2)):
             each = synthesize(elaborate("olive-decoder", DesignParams(bits))).nand2_equivalents

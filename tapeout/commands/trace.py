@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import torch
 
     from models.trace.ops import Trace
-    from tapeout.files import Writer
 
 
 @app.command()
@@ -64,7 +63,7 @@ def _save(result: Trace, recorded: dict[str, torch.Tensor] | None, output: Path)
     """Write the trace file ``output`` and, when tensors were ``recorded``, the safetensors file
     beside it (named in the trace): both or neither."""
     from models.trace import io as trace_io
-    from models.trace.tensors import tensors_path
+    from models.trace.tensors import save_tensors, tensors_path
     from tapeout.files import write_set
 
     writers = {}
@@ -73,22 +72,8 @@ def _save(result: Trace, recorded: dict[str, torch.Tensor] | None, output: Path)
         if path == output:
             raise UserError(f"-o {output}: the trace and its tensors would share that name; "
                             "give a trace file name ending in .json or .json.gz")
-        writers[path] = _tensors_writer(recorded, path)
+        writers[path] = lambda tmp: save_tensors(recorded, tmp, name=path)
         result.tensors = path.name
-    writers[output] = lambda tmp: trace_io.save(result, tmp)
+    data = trace_io.encode(result, compress=output.suffix == ".gz")
+    writers[output] = lambda tmp: tmp.write_bytes(data)
     write_set(writers)
-
-
-def _tensors_writer(recorded: dict[str, torch.Tensor], path: Path) -> Writer:
-    """Writes ``recorded`` as safetensors; its errors (a full disk) name ``path``."""
-    import safetensors
-
-    from models.trace.tensors import save_tensors
-
-    def write(tmp: Path) -> None:
-        try:
-            save_tensors(recorded, tmp)
-        except safetensors.SafetensorError as exc:
-            raise UserError(f"cannot write {path}: {exc}") from None
-
-    return write
