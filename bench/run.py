@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tapeout.files import write_json_atomic
+from core.files import write_json_atomic
 
 SECTIONS = ["bench.trace", "bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate"]
 RESULTS = Path(__file__).with_name("results.json")

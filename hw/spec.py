@@ -38,8 +38,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.errors import UserError
 from hw import units
-from tapeout.errors import UserError
 
 TARGETS_DIR = Path(__file__).parent / "targets"
 

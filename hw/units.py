@@ -3,7 +3,7 @@
 Each parser returns the value in one base unit (Hz, bytes, bytes per second or per cycle, W)
 and raises ``ValueError`` with the reason when the unit is missing or of the wrong kind or the
 value is negative or not finite (checked after scaling: ``1e300 TB/s`` overflows); the target
-loader turns that into a :class:`~tapeout.errors.UserError` naming file and key.
+loader turns that into a :class:`~core.errors.UserError` naming file and key.
 """
 
 from __future__ import annotations

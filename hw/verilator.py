@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UserError
 from hw.verilog import GeneratedVerilog
 from models.cache import cached_dir
-from tapeout.errors import UserError
 
 CXXFLAGS = "--std=c++20"
 """C++ flags for Verilated models (see the module docstring for why not ``-DVL_TIME_CONTEXT``)."""

@@ -16,7 +16,7 @@ from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Shape, Value, ValueCastable
 from amaranth.lib import wiring
 
-from tapeout.files import dumps_json, write_files
+from core.files import dumps_json, write_files
 
 
 @dataclass(frozen=True)

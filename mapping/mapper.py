@@ -15,7 +15,7 @@ The batch dimension (attention heads) is the outermost loop; heads sharing a KV 
 query attention) reuse a resident K/V tile.
 
 One op's program has at most ``MAX_TILES`` tiles (vector ops: chunks); a larger op is refused
-with a :class:`~tapeout.errors.UserError` before any instruction is emitted.
+with a :class:`~core.errors.UserError` before any instruction is emitted.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import math
 from dataclasses import dataclass
 from itertools import product
 
+from core.errors import UserError
 from hw.spec import TargetSpec
 from mapping.program import Instr, Opcode, Program
 from mapping.tiling import GemmShape, TileTimer, Tiling, choose_tiling
 from models.trace.ops import Op, OpKind
-from tapeout.errors import UserError
 
 ATTENTION = frozenset({OpKind.ATTN_SCORE, OpKind.ATTN_VALUE})
 MAX_TILES = 2**22

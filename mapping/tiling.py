@@ -34,7 +34,7 @@ from functools import lru_cache
 from itertools import permutations, product
 from typing import Protocol
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 ORDERS: tuple[tuple[str, str, str], ...] = tuple(permutations("mnk"))
 _DEPENDS = {"a": frozenset("mk"), "w": frozenset("kn"), "c": frozenset("mn")}

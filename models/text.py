@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 
 def default_text() -> str:

@@ -23,7 +23,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from functools import cache
 
 import numpy as np
 
+from core.errors import UserError
 from hw.spec import TargetSpec
 from mapping.mapper import OperandBits
-from tapeout.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import torch
 
+from core.errors import UserError
 from models import fakequant
 from models.perplexity import check_arguments, perplexity, windows
 from models.text import read_text
 from models.zoo import ZOO, ModelSpec, get_spec
 from sim.formats import get_format
-from tapeout.errors import UserError
 
 
 def trained_spec(name: str) -> ModelSpec:

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from core.errors import EXIT_USER_ERROR, UserError
 from tapeout.app import app, err
 from tapeout.commands import (  # noqa: F401  (importing a command module registers its commands)
     accuracy,
@@ -24,7 +25,6 @@ from tapeout.commands import (  # noqa: F401  (importing a command module regist
     targets,
     trace,
 )
-from tapeout.errors import EXIT_USER_ERROR, UserError
 
 
 def main(argv: list[str] | None = None) -> None:

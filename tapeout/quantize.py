@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import UserError
+from core.files import write_atomic
 from sim.formats import get_format
 from sim.formats.base import Role, check_scale
-from tapeout.errors import UserError
-from tapeout.files import write_atomic
 
 
 def load_tensor(path: Path) -> np.ndarray:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from core.errors import UserError
 from models.trace.ops import Op, OpKind, Phase, Trace, bounded_int
-from tapeout.errors import UserError
 
 
 def _gemm_op(name: str, index: int, m: int, n: int, k: int) -> Op:

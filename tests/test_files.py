@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from tapeout.errors import UserError
-from tapeout.files import write_atomic, write_files, write_json_atomic, write_set, write_text_atomic
+from core.errors import UserError
+from core.files import write_atomic, write_files, write_json_atomic, write_set, write_text_atomic
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):

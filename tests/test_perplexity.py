@@ -5,9 +5,9 @@ import signal
 import pytest
 import torch
 
+from core.errors import UserError
 from models import fakequant
 from models.perplexity import perplexity, windows
-from tapeout.errors import UserError
 
 
 @pytest.mark.parametrize("n, window, stride", [(4097, 512, 256), (100, 512, 256), (1000, 64, 64), (50, 10, 3)])

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
+from core.errors import UserError
 from models.trace import OpKind, Phase
 from models.trace.tracer import trace_model
-from tapeout.errors import UserError
 
 
 @pytest.fixture(scope="module")

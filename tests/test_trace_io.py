@@ -3,9 +3,9 @@ import json
 
 import pytest
 
+from core.errors import UserError
 from models.trace import io
 from models.trace.tracer import trace_model
-from tapeout.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_decode_is_greedy_generation(recorded):
 
 
 def test_tensors_need_a_real_model():
-    from tapeout.errors import UserError
+    from core.errors import UserError
 
     with pytest.raises(UserError, match="no trained weights"):
         trace_model("llama2-7b", 8, 1, tensors="*")

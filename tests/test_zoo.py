@@ -1,7 +1,7 @@
 import pytest
 
+from core.errors import UserError
 from models.zoo import ZOO, get_spec, parameter_count
-from tapeout.errors import UserError
 
 
 def test_published_shapes():

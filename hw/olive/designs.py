@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from core.errors import UserError
 from hw.olive.array import OvpSystolicArray, accumulator_width, array_size_problem
 from hw.olive.decoder import OvpDecoder, value_widths
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
 from hw.verilog import GeneratedVerilog, generate
-from tapeout.errors import UserError
 
 DEFAULT_ARRAY = (8, 8)
 """Array size (rows, cols) when no target is given: small enough for a quick bench."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import UserError
 from hw.cocotb_bench import run_bench
 from hw.olive import vectors
 from hw.olive.array import accumulator_width, result_sums
@@ -19,7 +20,6 @@ from hw.olive.decoder import NORMAL_TYPES, value_widths
 from hw.olive.designs import DesignParams, check_design, elaborate
 from sim.formats.ovp import accumulator_bits, decode_fields, encode_fixed, expand
 from sim.olive.tile import ovp_array_tile_cycles
-from tapeout.errors import UserError
 
 ARRAY_K = 64
 """Reduction length of each bench tile (elements; 32 OVP pairs)."""

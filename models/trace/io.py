@@ -18,9 +18,9 @@ import sys
 import zlib
 from pathlib import Path
 
+from core.errors import UserError
+from core.files import write_files
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace, bounded_int
-from tapeout.errors import UserError
-from tapeout.files import write_files
 
 FORMAT = "tapeout-trace"
 VERSION = 1

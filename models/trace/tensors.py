@@ -12,7 +12,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 
 def tensors_path(trace_path: str | Path) -> Path:
@@ -28,7 +28,7 @@ def tensors_path(trace_path: str | Path) -> Path:
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: Path, *, name: Path | None = None) -> None:
     """Write ``tensors`` to ``path`` as safetensors — not atomically: callers stage it as a member
-    of a file set (:func:`tapeout.files.write_set`). Errors (a full disk) name ``name`` (the
+    of a file set (:func:`core.files.write_set`). Errors (a full disk) name ``name`` (the
     destination; default ``path``)."""
     try:
         safetensors.torch.save_file(tensors, str(path))

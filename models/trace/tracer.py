@@ -12,11 +12,11 @@ import dataclasses
 
 import torch
 
+from core.collector import collector_paused
+from core.errors import UserError
 from models.trace.capture import Recorder, TensorSink
 from models.trace.ops import Op, Phase, Trace
 from models.zoo import ModelSpec, get_spec
-from tapeout.collector import collector_paused
-from tapeout.errors import UserError
 
 
 def _check_counts(spec: ModelSpec, prefill: int, decode: int, batch: int) -> None:

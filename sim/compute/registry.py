@@ -23,8 +23,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.errors import UserError
 from hw.spec import Precision, TargetSpec
-from tapeout.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 TABLES_DIR = Path(__file__).parent
 

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import kernels
 from sim.formats.base import (
     CalibrationSample,
@@ -32,7 +33,6 @@ from sim.formats.base import (
     check_finite,
     check_scale,
 )
-from tapeout.errors import UserError
 
 EXP_BITS, MAN_BITS = 4, 3
 TOP = ((1 << MAN_BITS) * 2 - 1) << ((1 << EXP_BITS) - 1)  # 15 << 15 steps

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import kernels
 from sim.formats.base import (
     CalibrationSample,
@@ -35,7 +36,6 @@ from sim.formats.base import (
 )
 from sim.formats.flint import FLINT4_EXP_INT, FLINT4_MAGNITUDES, INT4_MAGNITUDES, POT4_MAGNITUDES
 from sim.formats.ovp import ALPHA_PERCENT, three_sigma_base
-from tapeout.errors import UserError
 
 
 @dataclass(frozen=True, eq=False)

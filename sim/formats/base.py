@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import torch
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 
 class Role(StrEnum):

@@ -52,10 +52,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import pertoken
 from sim.formats.base import Encoded, NumberFormat, Role, check_finite, check_scale, pad_k
 from sim.formats.clipsearch import clip_search
-from tapeout.errors import UserError
 
 BLOCK = 16
 """M of N:M: input channels per sparsity block (papers/flightllm.md: M = 16 in the artifact)."""

@@ -32,9 +32,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import half
 from sim.formats.base import Encoded, NumberFormat, Role, check_finite
-from tapeout.errors import UserError
 
 OUTLIER_SIGMAS = 3.0
 MAX_ITERATIONS = 100

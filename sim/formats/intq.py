@@ -16,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import pertoken
 from sim.formats.base import (
     Encoded,
@@ -25,7 +26,6 @@ from sim.formats.base import (
     check_accumulator,
     check_finite,
 )
-from tapeout.errors import UserError
 
 ACC_BITS = 32
 

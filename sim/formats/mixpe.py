@@ -65,6 +65,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats import half, pertoken
 from sim.formats.base import (
     Encoded,
@@ -76,7 +77,6 @@ from sim.formats.base import (
     pad_k,
 )
 from sim.formats.clipsearch import clip_search
-from tapeout.errors import UserError
 
 GROUP = 128
 """Input channels per weight group g (the public MixPE simulator's value, papers/mixpe.md)."""

@@ -28,6 +28,7 @@ import math
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats.base import (
     SCALE_MIN,
     CalibrationSample,
@@ -37,7 +38,6 @@ from sim.formats.base import (
     check_finite,
     check_scale,
 )
-from tapeout.errors import UserError
 
 ACC_BITS = 32
 

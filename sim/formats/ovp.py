@@ -63,6 +63,7 @@ from functools import cached_property
 import numba
 import numpy as np
 
+from core.errors import UserError
 from sim.formats.base import (
     Encoded,
     NumberFormat,
@@ -73,7 +74,6 @@ from sim.formats.base import (
     pad_k,
 )
 from sim.formats.flint import FLINT4_EXP_INT, FLINT4_MAGNITUDES, INT4_MAGNITUDES
-from tapeout.errors import UserError
 
 FRAC_BITS = 4
 """Fractional bits of the encoder's fixed-point input (units of 2^-4 normal step)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.errors import UserError
 from sim.formats.adafloat import ADAFLOAT_W8A8
 from sim.formats.ant import ANT_W4A4
 from sim.formats.flightllm import FLIGHTLLM_W4S
@@ -11,7 +12,6 @@ from sim.formats.intq import INT4, INT8
 from sim.formats.mixpe import MIXPE_W4A8, MIXPE_W4A16
 from sim.formats.olaccel import OLACCEL_W4A4
 from sim.formats.ovp import OLIVE_W4A4, OLIVE_W8A8
-from tapeout.errors import UserError
 
 FORMATS = {f.name: f for f in (FP32, FP16, BF16,
                                 INT8, INT4, OLIVE_W4A4, OLIVE_W8A8,

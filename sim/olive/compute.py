@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 
+from core.errors import UserError
 from sim.compute.registry import TileCost, register_compute_model
 from sim.compute.systolic import SystolicOutputStationary
 from sim.olive.tile import ovp_array_tile_cycles
-from tapeout.errors import UserError
 
 _FUSED_SIDE = {1: 1, 4: 2}  # PEs per operation → PEs per side of the fused group
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from core.files import dumps_json, refuse_unusable, write_files
 from tapeout.app import JsonOption, app, emit_json, err, out
-from tapeout.files import dumps_json, refuse_unusable, write_files
 
 report_app = typer.Typer(help="Generate the reference reports (markdown + JSON + PNG).", no_args_is_help=True)
 app.add_typer(report_app, name="report")

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.errors import UserError
 from tapeout.app import JsonOption, app, emit_json, err, out
-from tapeout.errors import UserError
 
 if TYPE_CHECKING:
     from sim.simulate import Simulation
@@ -62,7 +62,7 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
-    from tapeout.files import refuse_unusable
+    from core.files import refuse_unusable
     from tapeout.report import build_report, dumps_report, write_report
     from tapeout.report.write import REPORT_FILES
 
@@ -107,7 +107,7 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate MODEL on several targets: side-by-side table and a chart normalised to the first."""
-    from tapeout.files import dumps_json, refuse_unusable, write_files
+    from core.files import dumps_json, refuse_unusable, write_files
     from tapeout.report import build_report
     from tapeout.report.plots import comparison
 

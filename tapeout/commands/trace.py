@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from core.errors import UserError
 from tapeout.app import JsonOption, app, emit_json, human, out
-from tapeout.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -62,9 +62,9 @@ def trace(
 def _save(result: Trace, recorded: dict[str, torch.Tensor] | None, output: Path) -> None:
     """Write the trace file ``output`` and, when tensors were ``recorded``, the safetensors file
     beside it (named in the trace): both or neither."""
+    from core.files import write_set
     from models.trace import io as trace_io
     from models.trace.tensors import save_tensors, tensors_path
-    from tapeout.files import write_set
 
     writers = {}
     if recorded is not None:

@@ -216,7 +216,7 @@ def load_accuracy(path: Path, *, required: bool = False) -> dict | None:
     The document must be ``{"model": name, "tokens": n > 0, "formats": {format: {"perplexity":
     finite p > 0, …}, …}}``; anything else is a :class:`UserError` naming the file and the key.
     """
-    from tapeout.errors import UserError
+    from core.errors import UserError
 
     if path.is_dir():
         raise UserError(f"{path} is a directory, not an accuracy report")

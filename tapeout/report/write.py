@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.files import write_files
 from sim.simulate import Simulation
-from tapeout.files import write_files
 from tapeout.report.document import dumps_report
 from tapeout.report.markdown import render_markdown
 

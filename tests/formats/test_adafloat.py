@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from core.errors import UserError
 from sim.formats.adafloat import ADAFLOAT_W8A8, GRID, TOP, bias_for
 from sim.formats.base import CalibrationSample, Role
-from tapeout.errors import UserError
 
 
 def test_grid_and_bias():

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from core.errors import UserError
 from sim.formats import ovp
 from sim.formats.ant import ANT_W4A4, TYPES
 from sim.formats.base import CalibrationSample, Role
-from tapeout.errors import UserError
 
 
 def test_flint_grid_is_shared_with_ovp():

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from core.errors import UserError
 from sim.formats import get_format
 from sim.formats.base import Role
 from sim.formats.flightllm import (
@@ -22,7 +23,6 @@ from sim.formats.flightllm import (
     reference_gemm,
     rule_for,
 )
-from tapeout.errors import UserError
 
 FORMATS = {f"{keep}:16-int{bits}": FlightLlmFormat([LayerRule("*", keep, bits)])
            for keep in (2, 4, 8, 16) for bits in (4, 8)}

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from core.errors import UserError
 from sim.formats import get_format
 from sim.formats.base import Role
 from sim.formats.gobo import GOBO_W3, GOBO_W4, fit_centroids, nearest, outlier_mask, reference_gemm
-from tapeout.errors import UserError
 
 FORMATS = [GOBO_W3, GOBO_W4]
 

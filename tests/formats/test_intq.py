@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from core.errors import UserError
 from sim.formats.base import Role
 from sim.formats.intq import INT4, INT8, gemm_reference
-from tapeout.errors import UserError
 
 FORMATS = [INT8, INT4]
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import UserError
 from sim.formats import get_format, half
 from sim.formats.base import Encoded, Role
 from sim.formats.mixpe import (
@@ -22,7 +23,6 @@ from sim.formats.mixpe import (
     reference_gemm,
     shift_add,
 )
-from tapeout.errors import UserError
 
 FORMATS = [MIXPE_W4A8, MIXPE_W4A16]
 

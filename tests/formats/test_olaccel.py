@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from core.errors import UserError
 from sim.formats.base import CalibrationSample, Role
 from sim.formats.olaccel import OLACCEL_W4A4, OlaccelFormat
-from tapeout.errors import UserError
 
 
 def test_outlier_fraction_and_storage():

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from core.errors import UserError
 from sim.formats import ovp
 from sim.formats.base import CalibrationSample, Role
 from sim.formats.ovp import (
@@ -24,7 +25,6 @@ from sim.formats.ovp import (
     expand,
     gemm_reference,
 )
-from tapeout.errors import UserError
 
 TYPES = [INT4, FLINT4, INT8_E4M3]
 ONE = 1 << FRAC_BITS

@@ -215,9 +215,9 @@ def test_olive_systolic_compute_model_uses_the_tile_formula():
 
 
 def test_olive_systolic_rejects_other_rates():
+    from core.errors import UserError
     from hw.spec import load_target
     from sim.compute.registry import get_compute_model
-    from tapeout.errors import UserError
 
     target = load_target("olive-systolic")
     odd = target.compute.precisions["ovp4"].model_copy(update={"macs_per_cycle": 3000})

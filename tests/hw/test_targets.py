@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.errors import UserError
 from hw import units
 from hw.spec import TARGETS_DIR, load_target, target_names
-from tapeout.errors import UserError
 
 BASELINES = {"fp16-systolic", "int8-systolic", "bitfusion", "ant", "olaccel", "adafloat", "gobo",
              "v100s", "a100", "rtx2080ti"}

@@ -159,9 +159,9 @@ def test_a_design_registers_its_compute_model_without_editing_the_engine(tmp_pat
         stats = Engine(target).run(map_matrix(gemm(32, 64, 32), INT8, target))
         assert stats.busy["matrix"] == 2 * 126
         assert stats.actions["decoder.op"] == 1
+        from core.errors import UserError
         from sim.numerics import resolve_numerics
         from sim.simulate import Simulator
-        from tapeout.errors import UserError
 
         with pytest.raises(UserError, match="no entry for action.*decoder.op"):
             Simulator(target, resolve_numerics(target, None)).run_group([gemm(32, 64, 32)])
@@ -175,7 +175,7 @@ def test_a_design_registers_its_compute_model_without_editing_the_engine(tmp_pat
 def test_unknown_compute_model_is_a_user_error():
     doc = yaml.safe_load((TARGETS_DIR / "int8-systolic.yaml").read_text())
     doc["compute"]["model"] = "warp-drive"
-    from tapeout.errors import UserError
+    from core.errors import UserError
 
     with pytest.raises(UserError, match="unknown compute model 'warp-drive'"):
         get_compute_model(parse_target(doc, "x"))

@@ -102,7 +102,7 @@ def test_olive_table_shares_the_ant_entries():
 
 
 def test_bad_accuracy_file_is_a_user_error(tmp_path):
-    from tapeout.errors import UserError
+    from core.errors import UserError
 
     bad = tmp_path / "accuracy.json"
     bad.write_text("{\"model\": 1}")
@@ -140,7 +140,7 @@ def test_command_writes_identical_files_and_rejects_bad_accuracy(cli, tmp_path, 
     ([1, 2], "JSON object"),
 ])
 def test_accuracy_document_shape_is_checked(tmp_path, content, key):
-    from tapeout.errors import UserError
+    from core.errors import UserError
 
     path = tmp_path / "acc.json"
     path.write_text(json.dumps(content))

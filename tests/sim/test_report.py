@@ -134,8 +134,8 @@ def test_kinds_with_fused_ops_have_no_utilisation(trace_file):
 def test_compare_refuses_a_reference_that_takes_no_time():
     from types import SimpleNamespace
 
+    from core.errors import UserError
     from tapeout.commands.simulate import _normalise
-    from tapeout.errors import UserError
 
     def sim(name, cycles, joules):
         return SimpleNamespace(target=SimpleNamespace(name=name), clock=5e8, cycles=cycles,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tapeout.errors import UserError
+from core.errors import UserError
 
 Writer = Callable[[Path], None]
 """Writes a file's complete contents to the (temporary) path it is given."""
