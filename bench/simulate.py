@@ -38,9 +38,9 @@ def _cli(decode: int, out: Path) -> tuple[float, float]:
 
 
 def _phases(decode: int, out: Path) -> dict:
-    from hw.spec import load_target
     from models.trace.tracer import trace_model
     from sim.simulate import simulate
+    from sim.target import load_target
     from tapeout.report import build_report, dumps_report, write_report
 
     clock = time.process_time

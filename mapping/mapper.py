@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from itertools import product
 
 from core.errors import UserError
-from hw.spec import TargetSpec
 from mapping.program import Instr, Opcode, Program
 from mapping.tiling import GemmShape, TileTimer, Tiling, choose_tiling
 from models.trace.ops import Op, OpKind
+from spec.schema import TargetSpec
 
 ATTENTION = frozenset({OpKind.ATTN_SCORE, OpKind.ATTN_VALUE})
 MAX_TILES = 2**22

@@ -20,9 +20,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hw.spec import TargetSpec
 from mapping.program import UNIT_OF, Opcode, Program, Unit
 from sim.compute import ComputeModel, get_compute_model
+from spec.schema import TargetSpec
 
 
 @dataclass

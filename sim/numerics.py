@@ -19,8 +19,8 @@ from functools import cache
 import numpy as np
 
 from core.errors import UserError
-from hw.spec import TargetSpec
 from mapping.mapper import OperandBits
+from spec.schema import TargetSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from core.errors import UserError
-from hw.spec import TargetSpec
 from mapping.mapper import FusedOp, OperandBits, map_matrix, map_vector, matrix_opcode
 from mapping.program import Program
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace
 from sim.energy.table import EnergyTable, load_table
 from sim.engine import Engine, MatrixTileTimer, ProgramStats
 from sim.numerics import Numerics, resolve_numerics
+from spec.schema import TargetSpec
 
 _PRODUCERS = {"softmax": {OpKind.ATTN_SCORE}, "activation": {OpKind.LINEAR},
               "eltwise": {OpKind.LINEAR}, "rope": {OpKind.LINEAR}}

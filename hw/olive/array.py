@@ -31,6 +31,7 @@ from hw.olive.decoder import OvpDecoder, normal_width, value_widths
 from hw.olive.fuse import NIBBLE, OvpFuseUnit
 from hw.olive.pe import OvpPe, ovp_pair_layout
 from hw.pipeline import delay
+from sim.olive.design import array_problem
 
 WORD = 32
 """Accumulator bits of one PE (OVP-4 sums are int32, papers/olive.md)."""
@@ -55,15 +56,6 @@ def result_sums(words: np.ndarray, bits: int) -> np.ndarray:
     return low[..., ::2, 0::2] | (low[..., ::2, 1::2] << 32)  # int64 shift wraps into the sign
 
 
-def array_size_problem(rows: int, cols: int) -> str | None:
-    """Why ``rows × cols`` cannot be built as an OVP array (its 2 × 2 8-bit groups need even
-    sides), or ``None``."""
-    if rows < 2 or cols < 2 or rows % 2 or cols % 2:
-        return (f"the OVP array needs an even number (≥ 2) of rows and columns for its 2 × 2 "
-                f"8-bit groups, got {rows} × {cols}")
-    return None
-
-
 class OvpSystolicArray(wiring.Component):
     """Output-stationary OVP array, ``rows`` and ``cols`` even.
 
@@ -82,7 +74,7 @@ class OvpSystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int):
-        problem = array_size_problem(rows, cols)
+        problem = array_problem(rows, cols)
         if problem:
             raise ValueError(problem)
         self.rows, self.cols = rows, cols

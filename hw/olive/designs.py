@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from core.errors import UserError
-from hw.olive.array import OvpSystolicArray, accumulator_width, array_size_problem
+from hw.olive.array import OvpSystolicArray, accumulator_width
 from hw.olive.decoder import OvpDecoder, value_widths
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
 from hw.verilog import GeneratedVerilog, generate
+from sim.olive.design import array_problem
 
 DEFAULT_ARRAY = (8, 8)
 """Array size (rows, cols) when no target is given: small enough for a quick bench."""
@@ -60,11 +61,11 @@ def resolve_params(design: str, *, bits: int = 4, target: str | None = None) -> 
         raise UserError(f"--bits must be 4 or 8 (OVP-4 / OVP-8), got {bits}")
     if target is None:
         return DesignParams(bits)
-    from hw.spec import load_target
+    from sim.target import load_target
 
     spec = load_target(target)
     rows, cols = spec.compute.rows, spec.compute.cols
-    problem = array_size_problem(rows, cols) if design == "olive-array" else None
+    problem = array_problem(rows, cols) if design == "olive-array" else None
     if problem:
         raise UserError(f"target {target}: {problem}")
     if design == "olive-array" and max(rows, cols) > MAX_ARRAY_SIDE:

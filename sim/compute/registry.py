@@ -14,6 +14,12 @@ Names are looked up in the registry; a name not registered yet is resolved by im
 design package named by its first dash-separated word (``olive-systolic`` → ``sim.olive``),
 whose ``__init__`` imports the module that registers it. ``module:Class`` also works, for a
 user's own model outside the tree.
+
+A model also owns the rules its targets must meet, checked when a target is loaded
+(:func:`sim.target.check_target`), never in the middle of a simulation: the dataflow it
+implements, the schema of the target's ``design:`` section (``design_schema``, a
+:class:`spec.schema.Strict` model) and anything else in :meth:`ComputeModel.check_target`,
+which raises :class:`spec.yamlfile.SpecProblem` (key, reason).
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel, ValidationError
 
 from core.errors import UserError
-from hw.spec import Precision, TargetSpec
+from spec.schema import Buffers, Precision, TargetSpec
+from spec.yamlfile import SpecProblem, first_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +54,45 @@ class ComputeModel:
     """
 
     name = ""
+    dataflow: ClassVar[str | None] = None
+    """The ``compute.dataflow`` this model implements (``None``: any)."""
+    design_schema: ClassVar[type[BaseModel] | None] = None
+    """Schema of the target's ``design:`` section (``None``: the model takes no design parameters)."""
 
     def __init__(self, target: TargetSpec):
         self.target = target
         self.rows, self.cols = target.compute.rows, target.compute.cols
         self.acc_bits = target.compute.accumulator_bits
+        self.design = self.parse_design(target)
+
+    @classmethod
+    def parse_design(cls, target: TargetSpec) -> BaseModel | None:
+        """The target's ``design:`` section as :attr:`design_schema` (``SpecProblem`` if it
+        does not fit)."""
+        if cls.design_schema is None:
+            if target.design:
+                raise SpecProblem("design", f"compute model {cls.name!r} takes no design parameters")
+            return None
+        try:
+            return cls.design_schema.model_validate(target.design)
+        except ValidationError as exc:
+            raise first_problem(exc, "design") from None
+
+    @classmethod
+    def check_target(cls, target: TargetSpec) -> None:
+        """Raise :class:`SpecProblem` unless ``target`` is one this model can simulate: its
+        dataflow, its ``design:`` section; subclasses add their design's rules."""
+        if cls.dataflow is not None and target.compute.dataflow != cls.dataflow:
+            raise SpecProblem("compute.dataflow", f"compute model {cls.name!r} is {cls.dataflow}, "
+                                                  f"got {target.compute.dataflow!r}")
+        cls.parse_design(target)
+
+    @classmethod
+    def actions(cls, target: TargetSpec) -> list[str]:
+        """Every energy action this model counts on ``target`` (the energy table must price
+        each): the MAC action of every precision and the SRAM reads and writes of every buffer."""
+        macs = [p.mac_action for p in target.compute.precisions.values()]
+        return macs + [f"sram.{b}.{rw}" for b in Buffers.model_fields for rw in ("read", "write")]
 
     def matmul(self, tile: tuple[int, int, int], precision: Precision, density: float,
                first_k: bool) -> TileCost:

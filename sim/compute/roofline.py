@@ -12,6 +12,8 @@ from sim.compute.registry import ComputeModel, TileCost, register_compute_model
 
 @register_compute_model("gpu-roofline")
 class GpuRoofline(ComputeModel):
+    dataflow = "roofline"
+
     def matmul(self, tile, precision, density, first_k) -> TileCost:
         m, k, n = tile
         macs = m * k * n                  # dense tensor cores: N:M zeros are multiplied too

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-from hw.spec import Precision
 from sim.compute.registry import ComputeModel, TileCost, register_compute_model
+from spec.schema import Precision
 
 
 class _Systolic(ComputeModel):
@@ -43,6 +43,8 @@ class _Systolic(ComputeModel):
 
 @register_compute_model("systolic-os")
 class SystolicOutputStationary(_Systolic):
+    dataflow = "output-stationary"
+
     def matmul(self, tile, precision, density, first_k) -> TileCost:
         m, k, n = tile
         R, C = self.rows, self.cols
@@ -54,6 +56,8 @@ class SystolicOutputStationary(_Systolic):
 
 @register_compute_model("systolic-ws")
 class SystolicWeightStationary(_Systolic):
+    dataflow = "weight-stationary"
+
     def matmul(self, tile, precision, density, first_k) -> TileCost:
         m, k, n = tile
         R, C = self.rows, self.cols

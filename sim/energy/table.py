@@ -16,9 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UserError
+from spec.yamlfile import load_yaml, validate
 
 TABLES_DIR = Path(__file__).parent
 
@@ -54,17 +55,10 @@ def table_names() -> list[str]:
 @cache
 def load_table(name: str, where: str = "energy") -> EnergyTable:
     """The table ``sim/energy/<name>.yaml``; problems are :class:`UserError` naming the key."""
-    from hw.spec import _location, _reason, load_yaml
-
     if name not in table_names():  # a plain name of a table in sim/energy/, never a path
         raise UserError(f"{where}: unknown energy table {name!r}; known tables: {', '.join(table_names())}")
     path = TABLES_DIR / f"{name}.yaml"
-    doc = load_yaml(path)
-    try:
-        table = EnergyTable.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UserError(f"{path}: {_location(first['loc'])}: {_reason(first)}") from None
+    table = validate(EnergyTable, load_yaml(path), str(path))
     if table.name != name:
         raise UserError(f"{path}: name: {table.name!r} differs from the file name {name!r}")
     return table

@@ -31,8 +31,8 @@ def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | N
     terminal (none when stderr is redirected)."""
     from rich.progress import Progress
 
-    from hw.spec import load_target
     from sim.simulate import simulate
+    from sim.target import load_target
     from tapeout.workload import load_workload
 
     specs = [load_target(t) for t in targets]

@@ -29,7 +29,8 @@ def targets(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the shipped targets (hw/targets/*.yaml)."""
     if ctx.invoked_subcommand is not None:
         return
-    from hw.spec import load_target, target_names
+    from sim.target import load_target
+    from spec import target_names
 
     rows = [_summary(load_target(name)) for name in target_names()]
     if as_json:
@@ -49,8 +50,8 @@ def targets(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def show(name: Annotated[str, typer.Argument(help="Target name or path of a target YAML file.")],
          as_json: JsonOption = False) -> None:
     """Print one target's specification and its energy table (pJ per action, source, node)."""
-    from hw.spec import load_target
     from sim.energy.table import load_table
+    from sim.target import load_target
 
     spec = load_target(name)
     table = load_table(spec.energy)

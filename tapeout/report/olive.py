@@ -101,9 +101,9 @@ class Measure:
 def measure(design: Design, model: str, prefill: int, batch: int,
             trace_cache: dict | None = None) -> Measure:
     """Simulate ``design`` on a prefill of ``batch`` × ``prefill`` tokens of ``model``."""
-    from hw.spec import load_target
     from models.trace.tracer import trace_model
     from sim.simulate import simulate
+    from sim.target import load_target
 
     cache = trace_cache if trace_cache is not None else {}
     key = (model, prefill, batch)

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from hw.olive.designs import elaborate, resolve_params
-from hw.spec import TARGETS_DIR
 from hw.verilator import fst_support_problem, lint
+from spec import TARGETS_DIR
 
 
 def test_verilog_writes_verilog_and_ports_json(cli, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from core.errors import UserError
-from hw import units
-from hw.spec import TARGETS_DIR, load_target, target_names
+from sim.target import load_target
+from spec import TARGETS_DIR, target_names, units
 
 BASELINES = {"fp16-systolic", "int8-systolic", "bitfusion", "ant", "olaccel", "adafloat", "gobo",
              "v100s", "a100", "rtx2080ti"}
@@ -193,3 +193,63 @@ def test_every_shipped_target_shows(cli, name):
     result = cli("targets", "show", name, "--json")
     assert result.code == 0, result.stderr
     assert result.json()["target"]["name"] == name
+
+
+def _olive(tmp_path: Path, edit) -> Path:
+    doc = yaml.safe_load((TARGETS_DIR / "olive-systolic.yaml").read_text())
+    doc["name"] = "mine"
+    edit(doc)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+def _ovp(d: dict, name: str) -> dict:
+    return d["compute"]["precisions"][name]
+
+
+# Design rules of the OliVe array, checked by its compute model when the target is loaded —
+# before any simulation, and the same for `targets show`, `simulate` and the RTL generators.
+OLIVE_RULES = [
+    (lambda d: d["compute"].update(rows=31), "compute", "even number (≥ 2) of rows and columns"),
+    (lambda d: _ovp(d, "ovp4").update(macs_per_cycle=3000), "compute.precisions.ovp4.macs_per_cycle",
+     "OVP-4 mode completes 4096 MACs per cycle"),
+    (lambda d: _ovp(d, "ovp8").update(macs_per_cycle=4096), "compute.precisions.ovp8.macs_per_cycle",
+     "OVP-8 mode completes 1024 MACs per cycle"),
+    (lambda d: d["design"]["modes"].update(ovp8=4), "compute.precisions.ovp8", "OVP-4 mode takes 4-bit"),
+    (lambda d: d["design"]["modes"].pop("ovp8"), "design.modes", "no mode for precision 'ovp8'"),
+    (lambda d: d["design"]["modes"].update(ovp16=8), "design.modes", "ovp16 is not one of compute.precisions"),
+    (lambda d: d["design"]["modes"].update(ovp8=6), "design.modes.ovp8", "Input should be 4 or 8"),
+    (lambda d: d["design"].update(lanes=4), "design.lanes", "unknown key"),
+    (lambda d: d.pop("design"), "design.modes", "missing field"),
+    (lambda d: d["compute"].update(accumulator_bits=24), "compute.accumulator_bits", "32 to 63 bits"),
+    (lambda d: d["compute"].update(dataflow="weight-stationary"), "compute.dataflow",
+     "'olive-systolic' is output-stationary"),
+    (lambda d: d["compute"].update(sparsity={"pattern": "n:m", "m": 16, "n": [4]}), "compute.sparsity",
+     "no N:M sparsity"),
+]
+
+
+@pytest.mark.parametrize("edit, key, reason", OLIVE_RULES)
+def test_olive_design_rules_are_checked_on_load(cli, tmp_path, edit, key, reason):
+    path = _olive(tmp_path, edit)
+    for args in (("targets", "show", str(path)),
+                 ("simulate", "bert-base", "--target", str(path), "--prefill", "1", "--decode", "0",
+                  "-o", str(tmp_path / "out"))):
+        result = cli(*args)
+        assert result.code == 2, result.stdout
+        assert f"{path}: {key}: " in result.stderr and reason in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_design_section_needs_a_model_that_takes_one(tmp_path):
+    path = _write(tmp_path, lambda d: d.update(design={"modes": {"int8": 8}}))
+    with pytest.raises(UserError, match="design: compute model 'systolic-os' takes no design parameters"):
+        load_target(path)
+
+
+def test_compute_models_own_their_dataflow(tmp_path):
+    path = _write(tmp_path, lambda d: d["compute"].update(dataflow="roofline"))
+    with pytest.raises(UserError, match="compute.dataflow: compute model 'systolic-os' is output-stationary"):
+        load_target(path)

@@ -7,11 +7,11 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw.spec import load_target
 from mapping.mapper import OperandBits, gemm_shape, map_matrix, map_vector, tiling_for
 from mapping.program import Opcode
 from mapping.tiling import ORDERS, GemmShape, compute_cycles, traffic_bytes
 from models.trace.ops import Op, OpKind, Phase
+from sim.target import load_target
 
 TARGETS = ["int8-systolic", "fp16-systolic", "bitfusion", "v100s"]
 

@@ -11,12 +11,13 @@ import types
 import pytest
 import yaml
 
-from hw.spec import TARGETS_DIR, load_target, parse_target
 from mapping.mapper import OperandBits, map_matrix
 from mapping.program import UNIT_OF, Instr, Opcode, Program
 from models.trace.ops import Op, OpKind, Phase
 from sim.compute import ComputeModel, TileCost, get_compute_model, register_compute_model
 from sim.engine import Engine
+from sim.target import load_target, parse_target
+from spec import TARGETS_DIR
 
 INT8 = OperandBits("int8", 8, 8, 8)
 

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from hw.spec import load_target
 from sim.energy.table import load_table
+from sim.target import load_target
 from tapeout.report import olive
 
 SMALL = {"bert-base": 16, "llama2-7b": 16}

@@ -104,8 +104,8 @@ def test_compare_table_and_normalised_chart(cli, tmp_path, trace_file):
 
 
 def _report(trace, target: str) -> dict:
-    from hw.spec import load_target
     from sim.simulate import simulate
+    from sim.target import load_target
     from tapeout.report import build_report
 
     return build_report(simulate(trace, load_target(target)))

@@ -26,11 +26,12 @@ import pytest
 import yaml
 from scalesim_env import run_scalesim
 
-from hw.spec import TARGETS_DIR, load_target, parse_target
 from mapping.mapper import OperandBits, gemm_shape, map_matrix, matrix_opcode, tiling_for
 from mapping.tiling import Tiling
 from models.trace.ops import Op, OpKind, Phase
 from sim.engine import Engine, MatrixTileTimer
+from sim.target import load_target, parse_target
+from spec import TARGETS_DIR
 
 ROWS, COLS = 8, 4
 LLAMA2_7B_LINEAR = [(4096, 4096), (4096, 11008), (11008, 4096), (4096, 32000)]   # (K, N)

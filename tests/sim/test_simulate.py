@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 from core.errors import UserError
-from hw.spec import TARGETS_DIR, load_target, parse_target
 from mapping.program import Program
 from models.trace.tracer import trace_model
 from sim.energy.table import load_table
 from sim.engine import Engine
 from sim.simulate import Simulator, fusion_groups, simulate
+from sim.target import load_target, parse_target
+from spec import TARGETS_DIR
 
 BASELINES = ["fp16-systolic", "int8-systolic", "bitfusion", "ant", "olaccel", "adafloat", "gobo",
              "v100s", "a100", "rtx2080ti"]

@@ -1,14 +1,16 @@
-"""Target specifications: ``hw/targets/*.yaml`` validated into typed objects.
+"""The schema of a target specification (``hw/targets/*.yaml``, or a user's file): typed, frozen objects.
 
 One :class:`TargetSpec` is the single source of truth for an accelerator instance: clock,
 compute array and its precisions, vector/SFU unit, on-chip buffers, off-chip memory, energy
-table, static power, price. The cycle model (:mod:`sim`), the mapper (:mod:`mapping`) and the
-RTL generators read the same object.
+table, static power, price, and the ``design:`` parameters of its compute model. The cycle model
+(:mod:`sim`), the mapper (:mod:`mapping`) and the RTL generators (:mod:`hw`) read the same object.
+The schema knows names only: which compute model and energy table a name means, and the rules
+of a design, are checked after parsing by :mod:`sim.target`.
 
 Quantities carry their unit in the file (``500 MHz``, ``128 KiB``, ``460 GB/s``, ``485 mW``);
 the objects hold base units (Hz, bytes, bytes per cycle, W). Any problem — unknown key, missing
-field, duplicate key, wrong unit, a number out of its range — is a :class:`UserError` naming the
-file, the key and the reason.
+field, duplicate key, wrong unit, a number out of its range — is a :class:`~core.errors.UserError`
+naming the file, the key and the reason (:mod:`spec.yamlfile`).
 
 Every number is finite and within a physical range a few orders of magnitude beyond real chips
 (so the simulator's arithmetic cannot overflow): clock 1 kHz … 100 GHz; array 1 … 4096 rows
@@ -21,27 +23,19 @@ efficiency and achieved fraction in (0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
-from functools import cache
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from core.errors import UserError
-from hw import units
-
-TARGETS_DIR = Path(__file__).parent / "targets"
+from spec import units
 
 
 def _number(low: float, high: float, *, open_low: bool = False) -> AfterValidator:
@@ -72,11 +66,14 @@ ArraySide = Annotated[int, Field(ge=1, le=4096)]
 VECTOR_KINDS = ("softmax", "norm", "activation", "eltwise", "rope", "embedding")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Base of every schema object: unknown keys are refused, objects are frozen. A design's
+    own ``design:`` schema (e.g. :class:`sim.olive.design.OliveDesign`) derives from it too."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Precision(_Strict):
+class Precision(Strict):
     """One operand precision the compute array supports.
 
     ``macs_per_cycle``: MACs the whole array completes per cycle at this precision (dense);
@@ -89,7 +86,7 @@ class Precision(_Strict):
     mac_action: str
 
 
-class Sparsity(_Strict):
+class Sparsity(Strict):
     """Structured N:M weight sparsity the array skips (``n`` kept of every ``m``)."""
 
     pattern: Literal["none", "n:m"] = "none"
@@ -104,7 +101,7 @@ class Sparsity(_Strict):
         return self
 
 
-class Compute(_Strict):
+class Compute(Strict):
     """The matrix unit. ``model`` names the compute model (``sim.compute`` registry) that owns
     this target's tile-cycle formula; ``rows × cols`` is the PE array (for a GPU: the SM count ×
     tensor cores per SM, informative only)."""
@@ -121,7 +118,7 @@ class Compute(_Strict):
     fusion: list[Literal["softmax", "activation", "eltwise", "rope"]] = Field(default_factory=list)
 
 
-class Vector(_Strict):
+class Vector(Strict):
     """The vector/SFU unit: ``lanes`` element-operations per cycle; ``ops_per_element`` per op
     kind (softmax ≈ max, subtract, exp, sum, divide = 5); elements are ``element_bits`` wide."""
 
@@ -140,7 +137,7 @@ class Vector(_Strict):
         return value
 
 
-class Buffer(_Strict):
+class Buffer(Strict):
     """An on-chip SRAM buffer. ``size`` in bytes; with ``double_buffered`` a tile may use half."""
 
     size: Bytes
@@ -154,13 +151,13 @@ class Buffer(_Strict):
         return int(self.size // 2 if self.double_buffered else self.size)
 
 
-class Buffers(_Strict):
+class Buffers(Strict):
     weights: Buffer
     inputs: Buffer
     outputs: Buffer
 
 
-class Memory(_Strict):
+class Memory(Strict):
     """Off-chip memory. ``bandwidth`` is the peak (bytes/s or bytes/cycle in the file);
     ``efficiency`` the achieved fraction of it; ``capacity`` bounds weights + KV cache."""
 
@@ -175,18 +172,18 @@ class Memory(_Strict):
     write_action: str = "dram.write"
 
 
-class StaticPower(_Strict):
+class StaticPower(Strict):
     name: str
     power: Watts
     source: str
 
 
-class Price(_Strict):
+class Price(Strict):
     usd: Annotated[float, _number(0, 1e12, open_low=True)]
     source: str
 
 
-class TargetSpec(_Strict):
+class TargetSpec(Strict):
     """A target accelerator (see the module docstring for units)."""
 
     name: str
@@ -203,6 +200,9 @@ class TargetSpec(_Strict):
     price: Price | None = None
     default_precision: str
     attention_precision: str
+    design: dict[str, Any] = Field(default_factory=dict)
+    """Parameters of the design that owns ``compute.model``, validated by that compute model's
+    own schema when the target is loaded (:func:`sim.target.check_target`)."""
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -229,101 +229,3 @@ class TargetSpec(_Strict):
     @property
     def static_watts(self) -> float:
         return math.fsum(p.power for p in self.static_power)
-
-
-def _location(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "(top level)"
-
-
-def _reason(error: dict) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "missing field"
-    msg = error["msg"]
-    return msg.removeprefix("Value error, ")
-
-
-def parse_target(doc: object, source: str) -> TargetSpec:
-    """Validate a parsed YAML document; ``source`` names the file in error messages."""
-    if not isinstance(doc, dict):
-        raise UserError(f"{source}: a target file must be a mapping of keys, got {type(doc).__name__}")
-    try:
-        spec = TargetSpec.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise UserError(f"{source}: {_location(first['loc'])}: {_reason(first)}{more}") from None
-    from sim.compute.registry import compute_model_class
-    from sim.energy.table import load_table
-
-    compute_model_class(spec.compute.model, where=f"{source}: compute.model")
-    table = load_table(spec.energy, where=f"{source}: energy")
-    actions = [p.mac_action for p in spec.compute.precisions.values()]
-    actions += [spec.vector.op_action, spec.memory.read_action, spec.memory.write_action]
-    actions += [f"sram.{b}.{rw}" for b in Buffers.model_fields for rw in ("read", "write")]
-    missing = [a for a in actions if a not in table.entries]
-    if missing:
-        raise UserError(f"{source}: energy: table {spec.energy!r} has no entry for {', '.join(missing)}")
-    return spec
-
-
-class _DuplicateKey(yaml.YAMLError):
-    pass
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (YAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        lines: dict = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # keys merged by `<<: *base` may be overridden
-                continue
-            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
-            if not isinstance(key, Hashable):  # SafeLoader reports it
-                continue
-            if key in lines:
-                raise _DuplicateKey(f"line {line}: duplicate key {key!r} (first given on line {lines[key]})")
-            lines[key] = line
-        return super().construct_mapping(node, deep)
-
-
-def load_yaml(path: Path) -> object:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    except _DuplicateKey as exc:
-        raise UserError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {exc}") from None
-
-
-def target_names() -> list[str]:
-    """Names of the targets shipped in ``hw/targets``."""
-    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
-
-
-@cache
-def _load_path(path: Path) -> TargetSpec:
-    spec = parse_target(load_yaml(path), str(path))
-    return spec
-
-
-def load_target(name_or_path: str | Path) -> TargetSpec:
-    """A shipped target by name (``int8-systolic``) or the path of a user's YAML file."""
-    text = str(name_or_path)
-    path = Path(text)
-    if text.endswith((".yaml", ".yml")) or path.exists():
-        return _load_path(path.resolve())
-    shipped = TARGETS_DIR / f"{text}.yaml"
-    if not shipped.exists():
-        raise UserError(f"unknown target {text!r}; known targets: {', '.join(target_names())} "
-                        f"(or give the path of a YAML file)")
-    spec = _load_path(shipped)
-    if spec.name != text:
-        raise UserError(f"{shipped}: name: {spec.name!r} differs from the file name {text!r}")
-    return spec
