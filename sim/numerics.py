@@ -1,86 +1,42 @@
-"""Which precision each op runs at on a target, and how many bits its operands occupy.
+"""The per-op numerics seam: the precision each matrix op runs at on a target, and how many bits
+its operands occupy.
 
-Bits per element come from the number-format objects (``sim.formats``), never duplicated here:
-a format that declares ``weight_bits``/``activation_bits`` or ``bits`` is read directly; one
-that only implements ``encode`` is measured by encoding a fixed, seeded sample and reading
-``Encoded.bits_per_element()`` (codes + scales + metadata). The compute precision is the
-target's narrowest precision whose operand widths hold the format's code widths
-(``⌊bits per element⌋``). Linear layers use ``--format`` (or the target's default precision);
-the LM head and attention products stay at the target's default / attention precision, as the
+The number format tells, for each tensor by module name (``fmt.storage(role, name)``,
+:class:`sim.formats.base.TensorStorage`): the width of the codes the MAC consumes, the storage
+bits per logical element (codes + scales + metadata) and the kept fraction of weights. A format
+with per-layer rules is therefore simulated per layer: ``flightllm-w4s`` has its q/k
+projections at 4:16 (density 0.25, ≈ 2.1 bits per weight) and every other layer dense INT4.
+
+A linear layer runs at the target's narrowest precision whose operand widths hold the format's
+weight and activation code widths; without ``--format`` at the target's default precision. The
+LM head and the attention products stay at the target's default / attention precision, as the
 formats leave them unquantized.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from functools import cache
-
-import numpy as np
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import UserError
 from mapping.mapper import OperandBits
+from models.trace.ops import Op, OpKind
+from sim.formats.base import Role
 from spec.schema import TargetSpec
 
 
-@dataclass(frozen=True, slots=True)
-class FormatBits:
-    """Storage bits per element (may be fractional) of a format's weights and activations, and
-    the kept fraction of weights (N:M sparsity: a format declares ``weight_density``)."""
-
-    name: str
-    weight_bits: float
-    act_bits: float
-    density: float = 1.0
-
-
-def _measure(fmt, role: str, shape: tuple[int, int]) -> float:
-    from sim.formats.base import Role
-
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    return float(fmt.encode(x, Role(role), name=f"{fmt.name}-{role}-sample").bits_per_element())
-
-
-@cache
-def format_bits(name: str) -> FormatBits:
-    """Storage bits of the registered format ``name`` (see the module docstring)."""
-    from sim.formats.registry import get_format
-
-    fmt = get_format(name)
-    w = getattr(fmt, "weight_bits", None)
-    a = getattr(fmt, "activation_bits", None)
-    if w is None or a is None:
-        if hasattr(fmt, "encode"):
-            w = w if w is not None else _measure(fmt, "weight", (64, 512))
-            a = a if a is not None else _measure(fmt, "activation", (16, 512))
-        elif hasattr(fmt, "bits"):
-            w = a = fmt.bits
-        else:
-            raise UserError(f"format {name!r} declares no bits per element")
-    return FormatBits(name, float(w), float(a), float(getattr(fmt, "weight_density", 1.0)))
-
-
-def choose_precision(target: TargetSpec, weight_bits: float, act_bits: float, what: str) -> str:
-    """The narrowest target precision holding ``⌊bits⌋`` weights and activations."""
-    need_w, need_a = math.floor(weight_bits + 1e-9), math.floor(act_bits + 1e-9)
+def choose_precision(target: TargetSpec, weight_bits: int, act_bits: int, what: str) -> str:
+    """The narrowest target precision holding ``weight_bits``-wide weight codes and
+    ``act_bits``-wide activation codes."""
     fits = [(p.weight_bits + p.act_bits, -p.macs_per_cycle, name)
             for name, p in target.compute.precisions.items()
-            if p.weight_bits >= need_w and p.act_bits >= need_a]
+            if p.weight_bits >= weight_bits and p.act_bits >= act_bits]
     if not fits:
         have = ", ".join(f"{n} (W{p.weight_bits}A{p.act_bits})" for n, p in target.compute.precisions.items())
-        raise UserError(f"target {target.name} cannot run {what}: it needs {need_w}-bit weights and "
-                        f"{need_a}-bit activations; the array supports {have}")
+        raise UserError(f"target {target.name} cannot run {what}: it needs {weight_bits}-bit weights and "
+                        f"{act_bits}-bit activations; the array supports {have}")
     return min(fits)[2]
-
-
-@dataclass(frozen=True, slots=True)
-class Numerics:
-    """Operand bits of each class of matrix op on one target."""
-
-    linear: OperandBits
-    lm_head: OperandBits
-    attention: OperandBits
-    format: str | None
 
 
 def _native(target: TargetSpec, name: str) -> OperandBits:
@@ -88,13 +44,58 @@ def _native(target: TargetSpec, name: str) -> OperandBits:
     return OperandBits(name, p.act_bits, p.weight_bits, p.act_bits)
 
 
-def resolve_numerics(target: TargetSpec, format_name: str | None) -> Numerics:
-    """Precisions and storage bits for ``target`` under ``format_name`` (None: target default)."""
-    lm_head = _native(target, target.default_precision)
-    attention = _native(target, target.attention_precision)
-    if format_name is None:
-        return Numerics(lm_head, lm_head, attention, None)
-    bits = format_bits(format_name)
-    precision = choose_precision(target, bits.weight_bits, bits.act_bits, f"format {format_name}")
-    linear = OperandBits(precision, bits.act_bits, bits.weight_bits, bits.act_bits, bits.density)
-    return Numerics(linear, lm_head, attention, format_name)
+@dataclass
+class Numerics:
+    """Operand bits of the matrix ops of one target under one number format (``fmt``: a format
+    object of :mod:`sim.formats`, ``None`` for the target's own precisions). Linear layers are
+    resolved per module name, once each."""
+
+    target: TargetSpec
+    fmt: Any
+    lm_head: OperandBits
+    attention: OperandBits
+    _linear: dict[str, OperandBits] = field(default_factory=dict, repr=False)
+
+    @property
+    def format(self) -> str | None:
+        """The format's name (``None``: the target's own precisions)."""
+        return None if self.fmt is None else self.fmt.name
+
+    def linear(self, name: str) -> OperandBits:
+        """Operand bits of the linear layer ``name``."""
+        bits = self._linear.get(name)
+        if bits is None:
+            bits = self._linear[name] = self._resolve(name)
+        return bits
+
+    def _resolve(self, name: str) -> OperandBits:
+        if self.fmt is None:
+            return self.lm_head
+        w, a = self.fmt.storage(Role.WEIGHT, name), self.fmt.storage(Role.ACTIVATION, name)
+        precision = choose_precision(self.target, w.code_bits, a.code_bits,
+                                     f"format {self.format} (layer {name})")
+        return OperandBits(precision, a.bits, w.bits, a.bits, w.density)
+
+    def for_op(self, op: Op) -> OperandBits:
+        """Operand bits of any matrix op: linear per layer, LM head, attention products."""
+        if op.kind is OpKind.LINEAR:
+            return self.linear(op.name)
+        if op.kind is OpKind.LM_HEAD:
+            return self.lm_head
+        return self.attention
+
+
+def resolve_numerics(target: TargetSpec, fmt: str | Any | None, ops: Iterable[Op] = ()) -> Numerics:
+    """Numerics of ``target`` under ``fmt`` (a registered format's name or a format object;
+    ``None``: target default), with the linear layers among ``ops`` resolved now, so a layer the
+    target cannot run is refused before any simulation."""
+    from sim.formats.registry import get_format
+
+    if isinstance(fmt, str):
+        fmt = get_format(fmt)
+    numerics = Numerics(target, fmt, _native(target, target.default_precision),
+                        _native(target, target.attention_precision))
+    for op in ops:
+        if op.kind is OpKind.LINEAR:
+            numerics.linear(op.name)
+    return numerics

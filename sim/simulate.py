@@ -2,8 +2,9 @@
 
 Ops execute one after another: each op's program ends before the next starts (a barrier, as
 FlightLLM's SYS between stages), so an op's cycles depend only on its own program. A program
-depends only on the op's kind and shapes (not its name, layer or step), so results are
-memoised per shape key: the 280 k ops of llama2-7b with 512 decode steps need only a few
+depends only on the op's kind, shapes and operand numerics (not its name, layer or step; a
+format with per-layer rules gives equal shapes different numerics), so results are memoised
+per (numerics, shapes) key: the 280 k ops of llama2-7b with 512 decode steps need only a few
 thousand distinct programs. ``memo=False`` maps and runs every op;
 ``tests/sim/test_simulate.py`` checks both give identical results, and that one program of the
 whole trace (ops joined by barriers) gives the same total.
@@ -19,9 +20,11 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 from core.errors import UserError
-from mapping.mapper import FusedOp, OperandBits, map_matrix, map_vector, matrix_opcode
+from mapping.mapper import FusedOp, map_matrix, map_vector, matrix_opcode
 from mapping.program import Program
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace
 from sim.energy.table import EnergyTable, load_table
@@ -75,6 +78,16 @@ class Simulation:
         """Cycles of the whole run (ops run one after another)."""
         return sum(r.cycles for r in self.results)
 
+    @cached_property
+    def linear_precision(self) -> str:
+        """The precision running most of the linear layers' MACs (all of them, unless the format
+        has per-layer rules); the target's default precision for a trace without linear layers."""
+        macs: Counter = Counter()
+        for op in self.trace.ops:
+            if op.kind is OpKind.LINEAR:
+                macs[self.numerics.for_op(op).precision] += op.macs
+        return max(sorted(macs), key=macs.__getitem__) if macs else self.numerics.lm_head.precision
+
     @property
     def energy_joules(self) -> float:
         """Energy of the whole run, unrounded (J)."""
@@ -82,7 +95,8 @@ class Simulation:
 
 
 def op_key(op: Op) -> tuple:
-    """Everything a program depends on (kind and shapes), nothing it does not (name, layer, step)."""
+    """Everything a program depends on (kind and shapes), nothing it does not (name, layer, step);
+    with the numerics of a matrix op (:meth:`Simulator.key`) it identifies the program."""
     return (op.kind, op.m, op.k, op.n, op.batch, op.kv_heads, op.inputs, op.outputs)
 
 
@@ -117,12 +131,12 @@ class Simulator:
         self._static_pj_per_cycle = target.static_watts / target.clock * 1e12
         self._cache: dict[tuple, tuple[list[OpResult], tuple]] = {}
 
-    def bits(self, op: Op) -> OperandBits:
-        if op.kind is OpKind.LINEAR:
-            return self.numerics.linear
-        if op.kind is OpKind.LM_HEAD:
-            return self.numerics.lm_head
-        return self.numerics.attention
+    def key(self, group: list[Op]) -> tuple:
+        """What the program of ``group`` depends on: shapes, and the head's operand bits (a
+        format with per-layer rules gives equal shapes different numerics)."""
+        head = group[0]
+        bits = self.numerics.for_op(head) if head.is_matrix else None
+        return (bits, *map(op_key, group))
 
     def program(self, group: list[Op]) -> Program:
         """The program of a group: ``group[0]`` with ``group[1:]`` fused into it."""
@@ -132,7 +146,7 @@ class Simulator:
         v = self.target.vector
         fused = tuple(FusedOp(op.kind.value, v.ops_per_element[op.kind.value], len(op.inputs) - 1,
                               v.element_bits) for op in group[1:])
-        bits = self.bits(head)
+        bits = self.numerics.for_op(head)
         timer = MatrixTileTimer(self.engine, matrix_opcode(head), bits.precision, bits.density)
         return map_matrix(head, bits, self.target, fused, timer)
 
@@ -165,7 +179,7 @@ class Simulator:
     def run_group(self, group: list[Op]) -> tuple[list[OpResult], tuple]:
         """Results of each op of ``group`` and the group's total actions (as sorted items).
         Results depend on shapes only: ``fused_into`` is left for the caller to name."""
-        key = tuple(op_key(op) for op in group)
+        key = self.key(group)
         if self.memo and key in self._cache:
             return self._cache[key]
         results, prev, stats = [], None, None
@@ -189,8 +203,7 @@ def model_bytes(trace: Trace, numerics: Numerics) -> dict[str, int]:
     seen: dict[str, int] = {}
     for op in trace.ops:
         if op.kind in (OpKind.LINEAR, OpKind.LM_HEAD) and op.name not in seen:
-            bits = numerics.linear.w_bits if op.kind is OpKind.LINEAR else numerics.lm_head.w_bits
-            seen[op.name] = math.ceil(op.k * op.n * bits / 8)
+            seen[op.name] = math.ceil(op.k * op.n * numerics.for_op(op).w_bits / 8)
     linear_params = sum(op.k * op.n for op in trace.ops if op.kind is OpKind.LINEAR
                         and op.phase is Phase.PREFILL and op.step == 0)
     m = trace.model
@@ -212,16 +225,17 @@ def check_fits(trace: Trace, target: TargetSpec, numerics: Numerics) -> dict[str
     if need["total"] > have:
         raise UserError(
             f"{trace.name} does not fit {target.name}: it needs {need['total']:,} bytes "
-            f"({need['weights']:,} of weights at {numerics.linear.w_bits:g} bits + "
+            f"({need['weights']:,} of weights at their format's bits + "
             f"{need['kv_cache']:,} of KV cache) but the target's {target.memory.kind} holds "
             f"{have:,} bytes; choose a narrower --format or a target with more memory")
     return need
 
 
-def simulate(trace: Trace, target: TargetSpec, format_name: str | None = None, *,
+def simulate(trace: Trace, target: TargetSpec, fmt: str | Any | None = None, *,
              memo: bool = True, progress: Callable[[int, int], None] | None = None) -> Simulation:
-    """Simulate every op of ``trace`` on ``target`` (see the module docstring)."""
-    numerics = resolve_numerics(target, format_name)
+    """Simulate every op of ``trace`` on ``target`` with its linear layers in number format
+    ``fmt`` (a name or a format object; ``None``: the target's default precision)."""
+    numerics = resolve_numerics(target, fmt, trace.ops)
     check_fits(trace, target, numerics)
     sim = Simulator(target, numerics, memo=memo)
     ops = trace.ops
@@ -233,7 +247,7 @@ def simulate(trace: Trace, target: TargetSpec, format_name: str | None = None, *
     for start, stop in fusion_groups(ops, target):
         op = ops[start]
         if stop == start + 1:   # fast path: one op, memo hit
-            hit = single.get((op_key(op),))
+            hit = single.get(sim.key([op]))
             if hit is not None:
                 results.append(hit[0][0])
                 keys[id(hit[1])] += 1

@@ -9,6 +9,13 @@ last: weights ``[N, K]`` (out × in), activations ``[tokens, K]``. Every format 
     gemm(x_enc, w_enc) -> np.ndarray                            # [M, N] float, bit-exact model
     for_linear(name, out_features, in_features)                 # fake-quant seam (models.fakequant)
     calibration_tokens: int                                     # > 0: static activation scales
+    storage(role, name) -> TensorStorage                        # per-op numerics seam (sim.numerics)
+
+``storage`` tells the simulator what one tensor of module ``name`` costs the hardware: the width
+of the codes the MAC consumes, the storage bits per logical element (codes + scales + metadata)
+and the kept fraction of elements (N:M sparsity). A format with per-layer rules (FlightLLM's
+sparsity and INT4/INT8 choice per module) answers per layer; :class:`NumberFormat` measures it
+on a fixed, seeded sample once per role and :meth:`~NumberFormat.layer_rule`.
 
 Quantized formats subclass :class:`NumberFormat`, which provides ``for_linear`` through the
 generic :class:`FakeQuantLinear` (weights fake-quantized once, activations every forward with a
@@ -22,6 +29,7 @@ K that is not a multiple of the format's pair/group/block size is padded with ze
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,7 +53,9 @@ class Encoded:
     ``scales``: float32 scales (per tensor, row or group, as the format says);
     ``meta``: format-specific metadata (zero points, sparse indices, outlier lists, normal type…);
     ``shape``: the logical shape ``[rows, K]`` before padding; ``padded``: zeros appended to K;
-    ``bits``: total storage in bits (codes + scales + metadata) — see :meth:`bits_per_element`.
+    ``bits``: total storage in bits (codes + scales + metadata) — see :meth:`bits_per_element`;
+    ``density``: the kept fraction of the logical elements, the only ones the hardware
+    multiplies (N:M sparsity; 1 for a dense tensor).
     """
 
     format: str
@@ -56,10 +66,29 @@ class Encoded:
     bits: int
     padded: int = 0
     meta: dict = field(default_factory=dict)
+    density: float = 1.0
 
     def bits_per_element(self) -> float:
         """Real storage cost per logical element: codes, scales and metadata included."""
         return self.bits / max(1, self.shape[0] * self.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class TensorStorage:
+    """What one weight or activation tensor costs the hardware, per logical element:
+    ``code_bits``, the width of a code the MAC consumes (its operand width); ``bits``, storage
+    (codes + scales + metadata, may be fractional, below ``code_bits`` when sparse);
+    ``density``, the kept fraction (N:M sparsity)."""
+
+    code_bits: int
+    bits: float
+    density: float = 1.0
+
+
+STORAGE_SAMPLE = {Role.WEIGHT: (64, 512), Role.ACTIVATION: (16, 512)}
+"""Shape of the seeded standard-normal sample :meth:`NumberFormat.storage` encodes per role:
+per-row and per-group costs (scales, zero points) are those of K = 512; data-dependent
+metadata (outlier lists) those of a Gaussian tensor."""
 
 
 def check_finite(x: np.ndarray, name: str) -> np.ndarray:
@@ -183,12 +212,38 @@ class NumberFormat:
 
     Subclasses implement ``encode``/``decode``/``gemm`` and, when ``calibration_tokens > 0``
     (static activation scales), ``calibrate``. ``tapeout.accuracy`` runs that many calibration
-    tokens through the model before measuring.
+    tokens through the model before measuring. ``bits`` is the code width of weights and
+    activations; a format whose two roles differ overrides :meth:`code_bits`.
     """
 
     name: str = ""
     description: str = ""
     calibration_tokens: int = 0
+    bits: int
+
+    def layer_rule(self, name: str) -> Hashable:
+        """The per-layer rule this format applies to module ``name``: modules under one rule
+        cost the same per element. ``None``: one rule for every layer."""
+        return None
+
+    def code_bits(self, role: Role, name: str) -> int:
+        """Width of one code of a ``role`` tensor of module ``name`` as the MAC consumes it."""
+        return self.bits
+
+    def storage(self, role: Role, name: str) -> TensorStorage:
+        """What a ``role`` tensor of module ``name`` costs (see :class:`TensorStorage`): bits
+        and density measured by encoding the :data:`STORAGE_SAMPLE` under ``name``, once per
+        role and :meth:`layer_rule`."""
+        role = Role(role)
+        cache = self.__dict__.setdefault("_storage", {})
+        key = (role, self.layer_rule(name))
+        if key not in cache:
+            x = np.random.default_rng(0).standard_normal(STORAGE_SAMPLE[role]).astype(np.float32)
+            tensor = f"{name}.weight" if role is Role.WEIGHT else f"{name}.input"
+            enc = self.encode(x, role, name=tensor)
+            cache[key] = TensorStorage(self.code_bits(role, name), enc.bits_per_element(),
+                                       enc.density)
+        return cache[key]
 
     def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",
                scale: float | None = None, **static) -> Encoded:

@@ -140,7 +140,7 @@ def encode_weight(w: np.ndarray, rule: LayerRule, *, name: str,
     index_bits = INDEX_BITS if rule.keep < BLOCK else 0
     bits = q.size * (rule.bits + index_bits) + s.size * SCALE_BITS
     return Encoded(fmt, Role.WEIGHT, (n, k - pad), q.reshape(values.shape), s, bits, pad,
-                   {"index": index, "keep": rule.keep, "bits": rule.bits})
+                   {"index": index, "keep": rule.keep, "bits": rule.bits}, rule.keep / BLOCK)
 
 
 def decode_weight(enc: Encoded) -> np.ndarray:
@@ -226,6 +226,14 @@ class FlightLlmFormat(NumberFormat):
         self.rules = tuple(rules)
         shown = ", ".join(f"{r.pattern} {r.keep}:16 INT{r.bits}" for r in self.rules)
         self.description = f"FlightLLM: N:16 sparse per-group weights ({shown}); INT8 per-token"
+
+    def layer_rule(self, name: str) -> LayerRule:
+        """The rule of module ``name``: its N of N:16 and its weight width."""
+        return rule_for(name, self.rules)
+
+    def code_bits(self, role: Role, name: str) -> int:
+        """The rule's INT4 or INT8 weights; INT8 activations."""
+        return self.layer_rule(name).bits if Role(role) is Role.WEIGHT else A_BITS
 
     def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",
                scale: float | None = None, **static) -> Encoded:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sim.formats.base import Role, TensorStorage
+
 
 @dataclass(frozen=True)
 class _RoundTo:
@@ -36,6 +38,10 @@ class FloatFormat:
     @property
     def bits(self) -> int:
         return torch.finfo(self.dtype).bits
+
+    def storage(self, role: Role, name: str) -> TensorStorage:
+        """Every element stored as one ``bits``-wide float, dense."""
+        return TensorStorage(self.bits, float(self.bits))
 
     def for_linear(self, name: str, out_features: int, in_features: int) -> _RoundTo | None:
         return None if self.dtype == torch.float32 else _RoundTo(self.dtype)

@@ -171,6 +171,10 @@ class GoboFormat(NumberFormat):
         self.description = (f"GOBO: {1 << bits} k-means centroids per layer, FP32 outliers beyond "
                             f"3σ with positions; FP16 activations")
 
+    def code_bits(self, role: Role, name: str) -> int:
+        """Centroid indices for weights (the MAC reads the FP16 centroid); FP16 activations."""
+        return self.bits if Role(role) is Role.WEIGHT else 16
+
     def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",
                scale: float | None = None, **static) -> Encoded:
         if scale is not None:

@@ -273,6 +273,12 @@ class MixPeFormat(NumberFormat):
                             f"scale + 4-bit zero; {'INT8 per-token' if activation == 'int8' else 'FP16'}"
                             " activations")
 
+    def code_bits(self, role: Role, name: str) -> int:
+        """INT4 weights; INT8 or FP16 activations."""
+        if Role(role) is Role.WEIGHT:
+            return W_BITS
+        return A_BITS if self.activation == "int8" else 16
+
     def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",
                scale: float | None = None, **static) -> Encoded:
         if Role(role) is Role.WEIGHT:

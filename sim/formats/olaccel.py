@@ -71,6 +71,8 @@ class OlaccelFormat(NumberFormat):
     ``outliers`` (count), ``threshold``."""
 
     calibration_tokens = 512
+    bits = 4
+    """Code width of the dense path (the outliers' int8 values sit in the sparse list)."""
 
     def __init__(self, fraction: float = 0.03):
         if not 0 <= fraction < 1:

@@ -105,7 +105,7 @@ def build_report(sim: Simulation) -> dict:
         tokens = trace.prefill * trace.batch
         per_token_s, tps = 0.0, tokens / pre_s if pre_s else math.inf
         per_token_j = energy / tokens
-    peak = target.compute.precisions[sim.numerics.linear.precision].macs_per_cycle
+    peak = target.compute.precisions[sim.linear_precision].macs_per_cycle
     peak_bytes = target.peak_bandwidth / clock
 
     def summary(b: dict, *, kind: bool = False) -> dict:
@@ -145,7 +145,7 @@ def build_report(sim: Simulation) -> dict:
         "target": {"name": target.name, "description": target.description, "kind": target.kind,
                    "clock_hz": target.clock, "compute_model": target.compute.model,
                    "format": sim.numerics.format,
-                   "linear_precision": sim.numerics.linear.precision,
+                   "linear_precision": sim.linear_precision,
                    "lm_head_precision": sim.numerics.lm_head.precision,
                    "attention_precision": sim.numerics.attention.precision,
                    "peak_macs_per_cycle": peak, "offchip_bytes_per_second": target.peak_bandwidth,

@@ -121,7 +121,7 @@ def measure(design: Design, model: str, prefill: int, batch: int,
             energy += r.energy_pj
     clock = target.clock
     return Measure(cycles / clock, energy * 1e-12, cycles_all / clock, energy_all * 1e-12,
-                   sim.numerics.linear.precision)
+                   sim.linear_precision)
 
 
 def geomean(values: list[float]) -> float:

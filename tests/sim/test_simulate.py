@@ -101,7 +101,7 @@ def test_format_without_matching_precision_is_a_user_error(small_trace):
 def test_narrower_format_moves_fewer_bytes(small_trace):
     spec = load_target("fp16-systolic")
     fp16 = simulate(small_trace, spec, "fp16")
-    assert fp16.numerics.linear.precision == "fp16"
+    assert fp16.linear_precision == "fp16"
     default = simulate(small_trace, spec)
     assert [r.cycles for r in fp16.results] == [r.cycles for r in default.results]
 
