@@ -1,8 +1,8 @@
-"""Run a cocotb 2.x bench on a cached Verilator build, from pytest or from the CLI.
+"""Run a cocotb 2.x bench on a cached Verilator build, from pytest or from the CLI (host side).
 
-A bench is a cocotb test module (e.g. :mod:`hw.olive.benches.decoder`) that drives recorded
-input vectors through the design and records what the design produced. Data crosses the
-process boundary as files in a fresh run directory:
+A bench is a cocotb test module (e.g. :mod:`hw.olive.benches.decoder`, built from the drivers
+of :mod:`hw.drivers`) that drives recorded input vectors through the design and records what
+the design produced. Data crosses the process boundary as files in a fresh run directory:
 
 - host → bench: ``inputs.npz`` (numpy arrays, named by the bench) and ``TAPEOUT_BENCH_DIR``;
 - bench → host: ``outputs.npz`` (arrays) and ``results.json`` (scalars such as cycles).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,11 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from hw import verilator
+from hw.drivers import BENCH_DIR_ENV
 from hw.verilog import GeneratedVerilog
-
-BENCH_DIR_ENV = "TAPEOUT_BENCH_DIR"
-CLOCK_PERIOD_NS = 10
-"""Bench clock period; the value is arbitrary, cycles are what the benches measure."""
 
 
 @dataclass
@@ -84,30 +80,3 @@ def run_bench(design: GeneratedVerilog, test_module: str, inputs: dict[str, np.n
         results = json.loads((run_dir / "results.json").read_text())
     done = time.perf_counter()
     return BenchRun(outputs, results, built - start, done - built, Path(waves) if waves else None)
-
-
-# --- inside the simulator (called from cocotb test modules) ---------------------------------
-
-def bench_inputs() -> dict[str, np.ndarray]:
-    """The arrays the host passed to :func:`run_bench`."""
-    with np.load(Path(os.environ[BENCH_DIR_ENV]) / "inputs.npz") as data:
-        return {k: data[k] for k in data.files}
-
-
-def save_bench_outputs(outputs: dict[str, np.ndarray], results: dict) -> None:
-    """Hand arrays and scalar results back to the host."""
-    directory = Path(os.environ[BENCH_DIR_ENV])
-    np.savez(directory / "outputs.npz", **outputs)
-    (directory / "results.json").write_text(json.dumps(results))
-
-
-async def start_clock(dut) -> None:
-    """Start the bench clock on ``dut.clk`` and hold ``dut.rst`` for two cycles."""
-    from cocotb.clock import Clock
-    from cocotb.triggers import RisingEdge
-
-    Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0

@@ -18,8 +18,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hw.verilog import GeneratedVerilog
+
+if TYPE_CHECKING:
+    from hw.registry import RtlUnit, UnitParams
 
 TRANSISTORS_PER_NAND2 = 4
 
@@ -69,3 +73,31 @@ def synthesize(design: GeneratedVerilog) -> SynthResult:
     module = stat["design"]
     return SynthResult(design.top, dict(module["num_cells_by_type"]),
                        int(module["estimated_num_transistors"]))
+
+
+def size_report(unit: RtlUnit, params: UnitParams) -> dict:
+    """The ``tapeout synth`` document of ``unit``: cells, flip-flops, transistors and
+    NAND2-equivalents; its published area beside ours (with the µm² per NAND2-equivalent it
+    implies); and each of its parts' share of the unit, beside the published share."""
+    from hw.registry import elaborate, get_unit
+
+    result = synthesize(elaborate(unit, params))
+    doc = {"unit": unit.name, "top": result.top, "params": params.shown(bench=False),
+           "cells": result.cells, "flip_flops": result.flip_flops,
+           "transistors": result.transistors, "nand2_equivalents": result.nand2_equivalents,
+           "conversion": f"NAND2-equivalents = Yosys CMOS transistor estimate / "
+                         f"{TRANSISTORS_PER_NAND2} (abc -g cmos2; D flip-flop = 16 transistors)",
+           "parts": {}}
+    published = unit.published_area(params)
+    if published is not None:
+        doc["published"] = {"area_um2": published.um2, "node": published.node, "tool": published.tool,
+                            "source": published.source,
+                            "implied_um2_per_nand2": round(published.um2 / result.nand2_equivalents, 4)}
+    for part in unit.parts(params):
+        each = synthesize(elaborate(get_unit(part.unit), part.params)).nand2_equivalents
+        doc["parts"][part.label] = {
+            "unit": part.unit, "params": part.params.shown(bench=False), "count": part.count,
+            "nand2_equivalents_each": each,
+            "percent": round(100 * part.count * each / result.nand2_equivalents, 2),
+            "published_percent": part.published_percent, "source": part.source}
+    return doc

@@ -31,29 +31,33 @@ from hw.olive.decoder import OvpDecoder, normal_width, value_widths
 from hw.olive.fuse import NIBBLE, OvpFuseUnit
 from hw.olive.pe import OvpPe, ovp_pair_layout
 from hw.pipeline import delay
-from sim.olive.design import array_problem
+from sim.olive.design import accumulator_problem, array_problem
 
 WORD = 32
-"""Accumulator bits of one PE (OVP-4 sums are int32, papers/olive.md)."""
+"""Default accumulator bits of one PE (OVP-4 sums are int32, papers/olive.md); an array takes
+the target's ``compute.accumulator_bits`` (:data:`sim.olive.design.ACCUMULATOR_BITS`)."""
 EXP_WIDTH, INT_WIDTH = value_widths(8)[0], NIBBLE + 1
 """Operand fields carried through the PEs: OVP-8 exponents (0..19) and nibble-sized signed
 integers (OVP-4 integers −7..7, OVP-8 nibbles −8..15)."""
 
 
-def accumulator_width(bits: int) -> int:
-    """Accumulator bits of one output: int32 for OVP-4, int64 (two PE registers) for OVP-8
-    (E4M3 outlier products reach 2^46; :func:`sim.formats.ovp.accumulator_bits`)."""
-    return WORD if bits == 4 else 2 * WORD
+def accumulator_width(bits: int, word: int = WORD) -> int:
+    """Accumulator bits of one output on PEs of ``word`` bits: one word for OVP-4, two PE
+    registers for OVP-8 (E4M3 outlier products reach 2^46; :func:`sim.formats.ovp.accumulator_bits`)."""
+    return word if bits == 4 else 2 * word
 
 
-def result_sums(words: np.ndarray, bits: int) -> np.ndarray:
-    """The outputs in ``result`` words ``[..., rows, cols]`` (each PE's 32-bit word, any sign):
-    4-bit mode the int32 words themselves; 8-bit mode the int64 sums ``[..., rows/2, cols/2]``
-    of the word pairs at even rows (low word in the even column)."""
-    low = words.astype(np.int64) & 0xFFFFFFFF
+def result_sums(words: np.ndarray, bits: int, word: int = WORD) -> np.ndarray:
+    """The outputs in ``result`` words ``[..., rows, cols]`` (each PE's ``word``-bit word, any
+    sign): 4-bit mode the signed words themselves; 8-bit mode the int64 sums ``[..., rows/2,
+    cols/2]`` of the word pairs at even rows (low word in the even column), taken modulo 2^64 —
+    exact for every sum the golden model's int64 accumulator holds."""
+    w = np.asarray(words).astype(np.int64).astype(np.uint64) & np.uint64((1 << word) - 1)
     if bits == 4:
-        return np.where(low >= 1 << 31, low - (1 << 32), low)
-    return low[..., ::2, 0::2] | (low[..., ::2, 1::2] << 32)  # int64 shift wraps into the sign
+        half = 1 << (word - 1)
+        return np.where(w >= np.uint64(half), w.astype(np.int64) - half - half, w.astype(np.int64))
+    low, high = w[..., ::2, 0::2], w[..., ::2, 1::2]
+    return ((high << np.uint64(word)) + low).astype(np.int64)
 
 
 class OvpSystolicArray(wiring.Component):
@@ -67,22 +71,22 @@ class OvpSystolicArray(wiring.Component):
     - ``mode8``: 8-bit mode; hold it from a tile's first pair until its ``done``;
     - ``valid``: the codes hold a pair this cycle; ``first`` / ``last``: first / last pair of a
       tile (``first`` restarts the sums);
-    - ``result``: one signed 32-bit word per PE (row-major, wrapping): the sums of the most
-      recent finished tile. 8-bit mode: output ``(g, h)`` is the 64-bit word pair at row ``2g``,
-      columns ``2h`` (low) and ``2h + 1`` (high); odd rows are not written;
+    - ``result``: one signed ``word``-bit word per PE (row-major, wrapping): the sums of the most
+      recent finished tile. 8-bit mode: output ``(g, h)`` is the ``2·word``-bit word pair at row
+      ``2g``, columns ``2h`` (low) and ``2h + 1`` (high); odd rows are not written;
     - ``done``: pulses for one cycle when ``result`` has just been completed.
     """
 
-    def __init__(self, rows: int, cols: int):
-        problem = array_problem(rows, cols)
+    def __init__(self, rows: int, cols: int, word: int = WORD):
+        problem = array_problem(rows, cols) or accumulator_problem(word)
         if problem:
             raise ValueError(problem)
-        self.rows, self.cols = rows, cols
+        self.rows, self.cols, self.word = rows, cols, word
         super().__init__({
             "a_code": In(data.ArrayLayout(8, rows)), "w_code": In(data.ArrayLayout(8, cols)),
             "a_normal": In(normal_width(4)), "w_normal": In(normal_width(4)), "mode8": In(1),
             "valid": In(1), "first": In(1), "last": In(1),
-            "result": Out(data.ArrayLayout(signed(WORD), rows * cols)),
+            "result": Out(data.ArrayLayout(signed(word), rows * cols)),
             "done": Out(1),
         })
 
@@ -117,7 +121,7 @@ class OvpSystolicArray(wiring.Component):
         w_edge = [delay(m, v, j, f"skew_w{j}") for j, v in enumerate(edge("w", self.w_code, self.w_normal, self.cols))]
         row_ctrl = [delay(m, ctrl_in, i, f"skew_c{i}") for i in range(self.rows)]
 
-        pes = [[OvpPe(exp_width=EXP_WIDTH, int_width=INT_WIDTH, acc_width=WORD,
+        pes = [[OvpPe(exp_width=EXP_WIDTH, int_width=INT_WIDTH, acc_width=self.word,
                       shift_exp_width=value_widths(4)[0], fusable=True)
                 for _ in range(self.cols)] for _ in range(self.rows)]
         final = [[None] * self.cols for _ in range(self.rows)]
@@ -143,7 +147,7 @@ class OvpSystolicArray(wiring.Component):
             for h in range(self.cols // 2):
                 group = [[pes[2 * g + r][2 * h + c] for c in range(2)] for r in range(2)]
                 fuse = m.submodules[f"fuse_{g}_{h}"] = OvpFuseUnit(
-                    product_width=2 * INT_WIDTH, exp_width=EXP_WIDTH, word_width=WORD)
+                    product_width=2 * INT_WIDTH, exp_width=EXP_WIDTH, word_width=self.word)
                 corner = group[1][1]
                 m.d.comb += [fuse.p00.eq(group[0][0].product), fuse.p01.eq(group[0][1].product),
                              fuse.p10.eq(group[1][0].product), fuse.p11.eq(corner.product),

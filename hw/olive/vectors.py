@@ -1,9 +1,9 @@
 """Test vectors for the OliVe benches: real tensors, random, adversarial.
 
 Real vectors come from SmolLM2-135M layer 0 (the seven linears' inputs and weights of an
-8-token prefill), quantized with the golden model's own calibration
-(:class:`sim.formats.ovp.OliveFormat`: per-row α for weights, per-tensor α for activations).
-Every generator is deterministic for a given seed.
+8-token prefill, :func:`models.samples.linear_samples`), quantized with the golden model's own
+calibration (:class:`sim.formats.ovp.OliveFormat`: per-row α for weights, per-tensor α for
+activations). Every generator is deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from functools import cache
 import numpy as np
 
 from hw.olive.decoder import NORMAL_TYPES
+from models.samples import linear_samples
 from sim.formats.ovp import FRAC_BITS, OLIVE_W4A4, OLIVE_W8A8, OvpType, to_fixed
 
 FORMATS = {4: OLIVE_W4A4, 8: OLIVE_W8A8}
+PE_SPAN = 32
+"""The PE vectors restart the sum at least every PE_SPAN cycles, so sums stay exact."""
 
 
 @dataclass(frozen=True)
@@ -31,28 +34,15 @@ class RealTensor:
 
 
 @cache
-def layer0_tensors() -> tuple[tuple[str, np.ndarray], ...]:
-    """(name, float32 ``[rows, K]``) of every layer-0 linear's input and weight."""
-    from models.trace.tracer import trace_model
-
-    trace, tensors = trace_model("smollm2-135m", 8, 1, tensors="model.layers.0.*")
-    found: dict[str, np.ndarray] = {}
-    for index, op in enumerate(trace.ops):
-        weight, x = tensors.get(f"weight.{op.name}"), tensors.get(f"op{index}.input")
-        if weight is None or x is None or f"{op.name}.weight" in found:
-            continue
-        found[f"{op.name}.weight"] = weight.numpy().astype(np.float32)
-        found[f"{op.name}.input"] = x.reshape(-1, x.shape[-1]).numpy().astype(np.float32)
-    return tuple(sorted(found.items()))
-
-
-@cache
 def real_tensors(bits: int) -> tuple[RealTensor, ...]:
-    """Layer-0 tensors encoded by the golden model (``bits`` = 4 or 8)."""
+    """Layer-0 inputs and weights encoded by the golden model (``bits`` = 4 or 8), by name."""
     fmt = FORMATS[bits]
     names = [t.name for t in NORMAL_TYPES[bits]]
+    found = {}
+    for sample in linear_samples():
+        found[f"{sample.name}.weight"], found[f"{sample.name}.input"] = sample.weight, sample.input
     out = []
-    for name, x in layer0_tensors():
+    for name, x in sorted(found.items()):
         role = "weight" if name.endswith(".weight") else "activation"
         enc = fmt.encode(x, role, name=name)
         padded = np.pad(x, ((0, 0), (0, enc.padded)))
@@ -161,6 +151,21 @@ def decoder_vectors(bits: int, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     normals += [kinds[pick], rng.integers(0, len(NORMAL_TYPES[bits]), left - left // 2)]
     return {"code": np.concatenate(codes).astype(np.int64),
             "normal": np.concatenate(normals).astype(np.int64)}
+
+
+def pe_vectors(bits: int, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` cycles of PE operands: ``a_code``/``b_code`` pair words with their ``a_normal`` /
+    ``b_normal`` types, drawn from :func:`decoder_vectors` (real, random, identifier patterns);
+    ``valid`` 90 % of cycles, ``clear`` about every 16th and at least every ``span`` cycles
+    (``span``: :data:`PE_SPAN`), so sums stay exact."""
+    rng = np.random.default_rng(seed)
+    codes = decoder_vectors(bits, 2 * n, seed)
+    pick = rng.permutation(len(codes["code"]))[:2 * n]
+    code, normal = codes["code"][pick], codes["normal"][pick]
+    valid = rng.random(n) < 0.9
+    clear = (rng.random(n) < 1 / 16) | (np.arange(n) % PE_SPAN == 0)
+    return {"a_code": code[:n], "b_code": code[n:], "a_normal": normal[:n], "b_normal": normal[n:],
+            "valid": valid.astype(np.int64), "clear": clear.astype(np.int64)}
 
 
 def array_tiles(bits: int, rows: int, cols: int, k: int, tiles: int, seed: int = 0

@@ -1,4 +1,7 @@
-"""`tapeout verilog / verify / synth`: generate, check and size the hardware designs."""
+"""`tapeout units / verilog / verify / synth`: list, generate, check and size the RTL units.
+
+Every command dispatches over the unit registry (:mod:`hw.registry`); none names a design.
+"""
 
 from __future__ import annotations
 
@@ -6,85 +9,118 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from core.errors import UserError
 from tapeout.app import JsonOption, app, emit_json, err, out
 
-DesignArg = Annotated[str, typer.Argument(help="Design: olive-encoder, olive-decoder, olive-pe, olive-array.")]
-BitsOption = Annotated[int, typer.Option("--bits", help="OVP code width: 4 (OVP-4) or 8 (OVP-8).")]
-TargetOption = Annotated[str | None, typer.Option("--target", help="Target name or YAML whose compute rows × cols size the array (default 8 × 8).")]
-
-PAPER_AREAS = {  # OliVe (ISCA 2023), Synopsys DC, TSMC 22 nm — papers/olive.md "Hardware"
-    ("olive-decoder", 4): 13.53,
-    ("olive-decoder", 8): 18.00,
-}
-PAPER_DECODER_OVERHEAD = {4: 2.2, 8: 1.5}
-"""Decoder area as % of the systolic core, OliVe (ISCA 2023) — papers/olive.md."""
+UnitArg = Annotated[str, typer.Argument(help="RTL unit (`tapeout units` lists them).")]
+TargetOption = Annotated[str | None, typer.Option("--target", help="Target name or YAML that sizes the unit (e.g. an array's compute rows × cols and accumulator bits).")]
+ParamOption = Annotated[list[str] | None, typer.Option("--param", "-p", help="Unit parameter KEY=VALUE (repeatable; `tapeout units` lists each unit's parameters).")]
+BitsOption = Annotated[int | None, typer.Option("--bits", help="Shorthand for --param bits=N (the operand code width of units that have one).")]
 
 
-def _params(design: str, bits: int, target: str | None):
-    from hw.olive.designs import resolve_params
+def _unit_and_params(name: str, target: str | None, params: list[str] | None, bits: int | None):
+    from hw.registry import get_unit, resolve_params
 
-    return resolve_params(design, bits=bits, target=target)
+    unit = get_unit(name)
+    options: dict[str, str] = {}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--param takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value.strip()
+    if bits is not None:
+        options["bits"] = str(bits)
+    return unit, resolve_params(unit, target, options)
+
+
+@app.command("units")
+def list_units(as_json: JsonOption = False) -> None:
+    """List the RTL units: what each is, its parameters (defaults), its bench and its vectors."""
+    import dataclasses
+
+    from hw.registry import units
+
+    rows = [{"unit": u.name, "summary": u.summary,
+             "params": {f.name: f.default for f in dataclasses.fields(u.params)},
+             "bench": u.bench.module, "default_vectors": u.default_vectors,
+             "vector": u.vector_noun, "measures_cycles": u.cycles is not None}
+            for u in units().values()]
+    if as_json:
+        emit_json({"units": rows})
+        return
+    table = Table(title="tapeout RTL units")
+    for col in ("unit", "what it is", "parameters (default)", "bench vectors"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["unit"], escape(r["summary"]), ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                      f"{r['default_vectors']:,} {r['vector']}s" + (", cycles" if r["measures_cycles"] else ""))
+    out.print(table)
 
 
 @app.command()
 def verilog(
-    design: DesignArg,
+    unit: UnitArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for <top>.v and <top>.json.")],
-    bits: BitsOption = 4,
     target: TargetOption = None,
+    param: ParamOption = None,
+    bits: BitsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a design's Verilog and a JSON of its parameters and ports (both or neither)."""
-    from hw.olive.designs import elaborate
+    """Write a unit's Verilog and a JSON of its parameters and ports (both or neither)."""
+    from hw.registry import elaborate
 
-    generated = elaborate(design, _params(design, bits, target))
+    rtl, params = _unit_and_params(unit, target, param, bits)
+    generated = elaborate(rtl, params)
     v_path, j_path = generated.write(output)
     if as_json:
         emit_json({**generated.description(), "verilog": str(v_path), "json": str(j_path)})
         return
-    out.print(f"{design}: top {generated.top}, {len(generated.ports)} ports, "
-              f"{len(generated.text.splitlines())} lines of Verilog")
-    out.print(f"wrote {v_path} and {j_path}")
+    out.print(f"{unit}: top {generated.top}, {len(generated.ports)} ports, "
+              f"{len(generated.text.splitlines())} lines of Verilog", highlight=False)
+    out.print(f"wrote {escape(str(v_path))} and {escape(str(j_path))}", highlight=False)
 
 
 @app.command()
 def verify(
-    design: DesignArg,
-    vectors: Annotated[int | None, typer.Option("--vectors", help="Pairs (encoder, decoder), cycles (PE) or tiles (array); default 24000 / 24000 / 20000 / 200.")] = None,
+    unit: UnitArg,
+    vectors: Annotated[int | None, typer.Option("--vectors", help="Vectors to run (default: the unit's own count, see `tapeout units`).")] = None,
     waves: Annotated[bool, typer.Option("--waves", help="Write an FST wave file (<top>.fst in the current directory).")] = False,
-    bits: BitsOption = 4,
     target: TargetOption = None,
+    param: ParamOption = None,
+    bits: BitsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a design's cocotb bench on Verilator against the golden model (bit and cycle exact)."""
-    from hw.olive.designs import elaborate
-    from hw.olive.verify import vector_count
-    from hw.olive.verify import verify as run_verify
+    """Run a unit's cocotb bench on Verilator against its golden model (bit and cycle exact)."""
+    from hw.registry import elaborate
+    from hw.verify import vector_count
+    from hw.verify import verify as run_verify
 
-    vectors = vector_count(design, vectors)  # checked before anything is printed
-    params = _params(design, bits, target)
-    wave_path = Path(f"{elaborate(design, params).top}.fst").resolve() if waves else None
+    rtl, params = _unit_and_params(unit, target, param, bits)
+    count = vector_count(rtl, vectors)  # checked before anything is printed
+    wave_path = Path(f"{elaborate(rtl, params).top}.fst").resolve() if waves else None
     if not as_json:
-        err.print(f"verifying {design} (bits {params.bits}) on Verilator…")
-    result = run_verify(design, params, vectors, waves=wave_path)
+        shown = ", ".join(f"{k} {v}" for k, v in params.shown().items())
+        err.print(f"verifying {unit} ({shown}) on Verilator…", highlight=False)
+    result = run_verify(rtl, params, count, waves=wave_path)
     if as_json:
         emit_json(result.to_json())
     else:
         table = Table(show_header=False)
-        table.add_row("vectors", str(result.vectors))
+        table.add_row("vectors", f"{result.vectors} {rtl.vector_noun}s")
         table.add_row("mismatches", str(result.mismatches))
         if result.cycles_predicted is not None:
-            table.add_row("cycles per tile (measured)", str(result.cycles_measured))
-            table.add_row("cycles per tile (predicted)", str(result.cycles_predicted))
-            table.add_row("tiles with other cycle counts", str(result.cycle_mismatches))
+            table.add_row(f"cycles per {rtl.vector_noun} (measured)", str(result.cycles_measured))
+            table.add_row(f"cycles per {rtl.vector_noun} (predicted)", str(result.cycles_predicted))
+            table.add_row(f"{rtl.vector_noun}s with other cycle counts", str(result.cycle_mismatches))
         table.add_row("build / run (s)", f"{result.build_seconds:.1f} / {result.run_seconds:.1f}")
         if result.waves:
-            table.add_row("waves", result.waves)
+            table.add_row("waves", escape(result.waves))
         out.print(table)
         for example in result.examples:
-            out.print(f"  mismatch: {example}")
+            out.print(f"  mismatch: {escape(example)}", highlight=False)
         out.print("PASS" if result.passed else "FAIL")
     if not result.passed:
         raise typer.Exit(1)
@@ -92,52 +128,35 @@ def verify(
 
 @app.command()
 def synth(
-    design: DesignArg,
-    bits: BitsOption = 4,
+    unit: UnitArg,
     target: TargetOption = None,
+    param: ParamOption = None,
+    bits: BitsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Synthesize a design with Yosys to generic gates; report cells and NAND2-equivalents."""
-    from hw.olive.designs import elaborate
-    from hw.synth import TRANSISTORS_PER_NAND2, synthesize
+    """Synthesize a unit with Yosys to generic gates; report cells and NAND2-equivalents beside
+    its published area, and the share of its parts."""
+    from hw.synth import size_report
 
-    params = _params(design, bits, target)
-    generated = elaborate(design, params)
-    result = synthesize(generated)
-    shown = {k: v for k, v in generated.parameters.items() if k != "design"}
-    doc = {"design": design, "top": result.top, "params": shown,
-           "cells": result.cells, "flip_flops": result.flip_flops,
-           "transistors": result.transistors, "nand2_equivalents": result.nand2_equivalents,
-           "conversion": f"NAND2-equivalents = Yosys CMOS transistor estimate / "
-                         f"{TRANSISTORS_PER_NAND2} (abc -g cmos2; D flip-flop = 16 transistors)"}
-    paper = PAPER_AREAS.get((design, params.bits))
-    if paper is not None:
-        doc["paper"] = {"area_um2": paper, "node": "TSMC 22 nm", "tool": "Synopsys DC",
-                        "source": "OliVe, ISCA 2023 (papers/olive.md)",
-                        "implied_um2_per_nand2": round(paper / result.nand2_equivalents, 4)}
-    if design == "olive-array":
-        from hw.olive.designs import DesignParams
-
-        doc["decoders"] = {}
-        for bits, count in ((4, params.rows + params.cols), (8, (params.rows + params.cols) // 2)):
-            each = synthesize(elaborate("olive-decoder", DesignParams(bits))).nand2_equivalents
-            doc["decoders"][str(bits)] = {
-                "count": count, "nand2_equivalents_each": each,
-                "overhead_percent": round(100 * count * each / result.nand2_equivalents, 2),
-                "paper_overhead_percent": PAPER_DECODER_OVERHEAD[bits]}
+    rtl, params = _unit_and_params(unit, target, param, bits)
+    if not as_json:
+        err.print(f"synthesizing {unit} with Yosys…", highlight=False)
+    doc = size_report(rtl, params)
     if as_json:
         emit_json(doc)
         return
     table = Table("cell", "count")
-    for cell, count in sorted(result.cells.items()):
-        table.add_row(cell, str(count))
+    for cell, count in sorted(doc["cells"].items()):
+        table.add_row(escape(cell), str(count))
     out.print(table)
-    out.print(f"{result.top}: {result.transistors} transistors ≈ "
-              f"{result.nand2_equivalents:.1f} NAND2-equivalents ({doc['conversion']})")
-    if paper is not None:
-        out.print(f"paper: {paper} µm² (TSMC 22 nm, Synopsys DC) — implies "
-                  f"{doc['paper']['implied_um2_per_nand2']} µm² per NAND2-equivalent of ours")
-    for bits, d in doc.get("decoders", {}).items():
-        out.print(f"{d['count']} {bits}-bit edge decoders = {d['overhead_percent']} % of the array "
-                  f"(paper: {d['paper_overhead_percent']} % of the systolic core)")
-
+    out.print(f"{doc['top']}: {doc['transistors']} transistors ≈ {doc['nand2_equivalents']:.1f} "
+              f"NAND2-equivalents ({doc['conversion']})", highlight=False)
+    if "published" in doc:
+        p = doc["published"]
+        out.print(f"published: {p['area_um2']} µm² ({p['node']}, {p['tool']}; {p['source']}) — "
+                  f"implies {p['implied_um2_per_nand2']} µm² per NAND2-equivalent of ours", highlight=False)
+    for label, part in doc["parts"].items():
+        published = part["published_percent"]
+        out.print(f"{part['count']} {label} = {part['percent']} % of the unit"
+                  + (f" (published: {published} %, {part['source']})" if published is not None else ""),
+                  highlight=False)

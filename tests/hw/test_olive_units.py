@@ -141,12 +141,14 @@ def test_pe_accumulates_shifted_products_and_clears():
     _run(dut, tb)
 
 
+@pytest.mark.parametrize("acc_bits", [32, 40])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_array_tiles_match_golden_gemm_and_cycle_formula(bits):
+def test_array_tiles_match_golden_gemm_and_cycle_formula(bits, acc_bits):
     """Both modes of one array: 4-bit (every PE one output) and 8-bit (2 × 2 PEs per output,
-    64-bit sums in two PE words); random codes include patterns the encoder never emits."""
+    sums in two PE words), with the default and a wider accumulator word; random codes include
+    patterns the encoder never emits."""
     rows, cols, k = 4, 6, 10
-    dut = OvpSystolicArray(rows, cols)
+    dut = OvpSystolicArray(rows, cols, acc_bits)
     rng = np.random.default_rng(bits)
     types = NORMAL_TYPES[bits]
     lanes = 1 if bits == 4 else 2  # array rows (columns) per operand row (column)
@@ -179,7 +181,7 @@ def test_array_tiles_match_golden_gemm_and_cycle_formula(bits):
                 await ctx.tick()
                 cycles += 1
             words = np.array([ctx.get(dut.result[x]) for x in range(rows * cols)])
-            assert (result_sums(words.reshape(rows, cols), bits) == want).all()
+            assert (result_sums(words.reshape(rows, cols), bits, acc_bits) == want).all()
             assert cycles == ovp_array_tile_cycles(rows, cols, k)
 
     _run(dut, tb)

@@ -1,32 +1,20 @@
-"""cocotb bench of :class:`hw.olive.encoder.OvpEncoder` (latency 1 cycle).
+"""cocotb bench of :class:`hw.olive.encoder.OvpEncoder`: one pair per cycle, latency 1.
 
-Inputs: ``q_word`` (uint64: even value in the low 32 bits, two's complement), ``normal``.
-Output: ``code`` per pair. Inputs change on the falling edge; the code of the pair sampled at
-a rising edge is read at the next falling edge.
+Inputs: ``q`` ``[n, 2]`` fixed-point pairs (even element first), ``normal`` ``[n]``.
+Output: ``code`` ``[n]``, the pair of codes as the port presents it.
 """
 
 from __future__ import annotations
 
 import cocotb
-import numpy as np
-from cocotb.triggers import FallingEdge
 
-from hw.cocotb_bench import bench_inputs, save_bench_outputs, start_clock
+from hw.drivers import bench_inputs, save_bench_outputs, stream
+from hw.olive.encoder import INPUT_WIDTH
 
 
 @cocotb.test()
 async def encoder_stream(dut):
     v = bench_inputs()
-    words, normal = v["q_word"], v["normal"]
-    n = len(words)
-    codes = np.zeros(n, dtype=np.int64)
-    await start_clock(dut)
-    dut.valid.value = 1
-    for t in range(n + 1):
-        await FallingEdge(dut.clk)
-        if t:
-            codes[t - 1] = dut.code.value.to_unsigned()
-        if t < n:
-            dut.q.value = int(words[t])
-            dut.normal.value = int(normal[t])
-    save_bench_outputs({"code": codes}, {"cycles": n + 1})
+    out = await stream(dut, {"q": (v["q"], INPUT_WIDTH), "normal": v["normal"]}, {"code": False},
+                       hold={"valid": 1}, latency=1)
+    save_bench_outputs(out)

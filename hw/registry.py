@@ -1,0 +1,203 @@
+"""The registry of RTL units: what ``tapeout units | verilog | verify | synth`` dispatch over.
+
+A design registers its units in ``hw/<design>/units.py`` as a tuple ``UNITS`` of
+:class:`RtlUnit`; :func:`units` finds every design package under ``hw/`` (there is no central
+list of designs). A unit names:
+
+- its Amaranth constructor (``build``) and the Verilog top module it becomes (``top``);
+- its parameter type (``params``, a :class:`UnitParams` dataclass: defaults, sized from a target
+  by ``from_target``, overridden by ``--param``; fields marked :data:`BENCH` shape the bench,
+  not the RTL);
+- its bench: the cocotb module, and how host vectors become its inputs and its outputs are read;
+- its vector generator and its golden function (the expected outputs, from :mod:`sim.formats`);
+- its cycle formula, the very function its compute model uses, when its bench measures cycles;
+- its published areas for ``synth``, and the parts whose share of its area ``synth`` reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+from amaranth.lib import wiring
+
+import hw
+from core.errors import UserError
+from hw.verilog import GeneratedVerilog, generate
+from spec.schema import TargetSpec
+
+MAX_SIDE = 128
+"""Largest array side (PEs per row or column) an RTL unit is generated for: elaboration and
+Verilog grow with rows × cols; 128 × 128 is 4× the largest published OliVe/ANT array."""
+BENCH = {"bench": True}
+"""Field metadata of a parameter that shapes the bench (a mode to exercise, a tile length), not
+the RTL: it is left out of the Verilog top name and of the Verilog's parameter JSON."""
+
+Vectors = dict[str, np.ndarray]
+"""Host-side test vectors of one bench run; the first axis of every array counts vectors."""
+
+
+@dataclass(frozen=True)
+class UnitParams:
+    """Base of a unit's parameters: dataclass fields with defaults."""
+
+    @classmethod
+    def from_target(cls, target: TargetSpec) -> dict[str, Any]:
+        """Field values sized from a target (``tapeout … --target T``); none by default."""
+        return {}
+
+    def problem(self) -> str | None:
+        """Why these parameters cannot be built or benched, or ``None``."""
+        return None
+
+    def shown(self, *, bench: bool = True) -> dict[str, Any]:
+        """The parameters as a JSON-ready mapping (``bench=False``: the RTL's only)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if bench or not f.metadata.get("bench")}
+
+
+def array_side_problem(rows: int, cols: int) -> str | None:
+    """Why an array of ``rows × cols`` is larger than the generator builds, or ``None``."""
+    if max(rows, cols) > MAX_SIDE:
+        return (f"a {rows} × {cols} array is larger than the RTL generator builds (at most "
+                f"{MAX_SIDE} per side)")
+    return None
+
+
+@dataclass(frozen=True)
+class PublishedArea:
+    """A unit's area as its paper publishes it."""
+
+    um2: float
+    node: str
+    tool: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AreaPart:
+    """``count`` instances of unit ``unit`` (with ``params``) inside another unit, whose share of
+    its area ``synth`` reports beside ``published_percent`` (``source``)."""
+
+    label: str
+    unit: str
+    params: UnitParams
+    count: int
+    published_percent: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A unit's cocotb bench: the test module run on Verilator, how the host's vectors become
+    its input arrays (``drive``) and how its output arrays are read back into the golden
+    function's layout (``read``; cycles, when measured, come back as output ``cycles``)."""
+
+    module: str
+    drive: Callable[[Any, Vectors], dict[str, np.ndarray]]
+    read: Callable[[Any, dict[str, np.ndarray]], np.ndarray]
+
+
+def _no_area(params: UnitParams) -> PublishedArea | None:
+    return None
+
+
+def _no_parts(params: UnitParams) -> tuple[AreaPart, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class RtlUnit:
+    """One generatable, verifiable unit (see the module docstring)."""
+
+    name: str
+    summary: str
+    params: type[UnitParams]
+    build: Callable[[Any], wiring.Component]
+    top: Callable[[Any], str]
+    vectors: Callable[[Any, int, int], Vectors]
+    """(params, count, seed) → at least ``count`` vectors, deterministic for a seed."""
+    golden: Callable[[Any, Vectors], np.ndarray]
+    """(params, vectors) → the expected outputs, ``[vectors, …]``."""
+    bench: Bench
+    default_vectors: int
+    vector_noun: str
+    """What one vector is (``pair``, ``cycle``, ``tile``)."""
+    cycles: Callable[[Any], int] | None = None
+    """(params) → cycles of one vector, when the bench measures them."""
+    published_area: Callable[[Any], PublishedArea | None] = field(default=_no_area)
+    parts: Callable[[Any], tuple[AreaPart, ...]] = field(default=_no_parts)
+
+
+@cache
+def units() -> dict[str, RtlUnit]:
+    """Every registered unit by name, from ``hw/<design>/units.py`` of every design package."""
+    found: dict[str, RtlUnit] = {}
+    for info in sorted(pkgutil.iter_modules(hw.__path__), key=lambda i: i.name):
+        if not info.ispkg or importlib.util.find_spec(f"hw.{info.name}.units") is None:
+            continue
+        for unit in importlib.import_module(f"hw.{info.name}.units").UNITS:
+            if unit.name in found:
+                raise ValueError(f"RTL unit {unit.name!r} is registered twice")
+            found[unit.name] = unit
+    return found
+
+
+def get_unit(name: str) -> RtlUnit:
+    """The unit ``name``; an unknown name is a :class:`UserError` listing the known ones."""
+    known = units()
+    if name not in known:
+        raise UserError(f"unknown unit {name!r}; known units: {', '.join(known)}")
+    return known[name]
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _parse(name: str, text: str, default: Any) -> Any:
+    """``text`` as the type of the parameter's default."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if text.lower() not in ("0", "1", "true", "false"):
+                raise ValueError(text)
+            return text.lower() in ("1", "true")
+        return kind(text)
+    except ValueError:
+        raise UserError(f"parameter {name} takes {_KINDS.get(kind, kind.__name__)}, got {text!r}") from None
+
+
+def resolve_params(unit: RtlUnit, target: str | None = None,
+                   options: dict[str, str] | None = None) -> UnitParams:
+    """``unit``'s parameters: defaults, then what ``target`` (a name or YAML, fully checked by
+    :func:`sim.target.load_target`) sizes, then ``options`` (``name → text``); every problem is
+    one :class:`UserError`."""
+    fields = {f.name: f for f in dataclasses.fields(unit.params)}
+    values: dict[str, Any] = {}
+    if target is not None:
+        from sim.target import load_target
+
+        values.update(unit.params.from_target(load_target(target)))
+    for key, text in (options or {}).items():
+        if key not in fields:
+            have = ", ".join(fields) or "none"
+            raise UserError(f"unit {unit.name} has no parameter {key!r} (its parameters: {have})")
+        values[key] = _parse(key, text, fields[key].default)
+    params = unit.params(**values)
+    problem = params.problem()
+    if problem:
+        raise UserError(f"{unit.name}{f' sized by target {target}' if target else ''}: {problem}")
+    return params
+
+
+def elaborate(unit: RtlUnit, params: UnitParams) -> GeneratedVerilog:
+    """The unit's Verilog, with its RTL parameters in the description."""
+    return generate(unit.build(params), unit.top(params),
+                    {"unit": unit.name, **params.shown(bench=False)})
