@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from core.errors import UserError
 from core.files import dumps_json, refuse_unusable, write_files
 from tapeout.app import JsonOption, app, emit_json, err, out
 
@@ -40,30 +41,68 @@ def accuracy_report(
         out.print(f"wrote {output / stem}.md, .json, .png")
 
 
-@report_app.command("olive")
-def olive_report(
-    output: OutDir = Path("reports"),
-    accuracy_json: Annotated[Path | None, typer.Option("--accuracy", help="Accuracy report JSON to show beside speed (default: OUTPUT/accuracy-smollm2-135m.json; a quick set is computed when it is missing).")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """OliVe reproduction: speedup and energy of olive-systolic / olive-gpu over the paper's baselines."""
-    from tapeout.report import olive
+def _study_command(name: str):
+    """The ``tapeout report NAME`` command of one study (``sim/<design>/study.yaml``)."""
 
-    def say(msg: str) -> None:
-        err.print(f"olive: {msg}", highlight=False)
+    def run(
+        output: OutDir = Path("reports"),
+        accuracy_json: Annotated[Path | None, typer.Option("--accuracy", help="Accuracy report JSON to show beside speed (default: OUTPUT/accuracy-MODEL.json; a quick set is computed when it is missing).")] = None,
+        prefill: Annotated[list[str] | None, typer.Option("--prefill", help="MODEL=TOKENS to run instead of the study's workload (repeatable), e.g. a quick subset.")] = None,
+        batch: Annotated[int | None, typer.Option("--batch", min=1, help="Sequences per pass (default: the study's).")] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        from tapeout.report import accuracy, reproduction
+        from tapeout.report.study import load_study
 
-    png, js, md = (output / f"olive.{ext}" for ext in ("png", "json", "md"))
-    refuse_unusable([png, js, md])
-    acc = olive.load_accuracy(accuracy_json or output / "accuracy-smollm2-135m.json",
-                              required=accuracy_json is not None)
-    if acc is None:
-        acc = olive.quick_accuracy(progress=say)
-    doc = olive.build(accuracy=acc, progress=say)
-    write_files({png: olive.plot(doc), js: dumps_json(doc), md: olive.render_markdown(doc, png.name)})
-    if as_json:
-        emit_json(doc)
-    else:
-        for g in doc["geomean"]:
-            out.print(f"{g['design']} vs {g['baseline']}: speedup {g['speedup']:.3g}×, "
-                      f"energy {g['energy_reduction']:.3g}× (geomean, simulated)", highlight=False)
-        out.print(f"wrote {output}/olive.md, olive.json, olive.png", highlight=False)
+        def say(msg: str) -> None:
+            err.print(f"{name}: {msg}", highlight=False)
+
+        study = load_study(name)
+        models = _prefill(prefill)
+        png, js, md = (output / f"{name}.{ext}" for ext in ("png", "json", "md"))
+        refuse_unusable([png, js, md])
+        acc = accuracy.load_accuracy(accuracy_json or output / f"accuracy-{study.accuracy.model}.json",
+                                     required=accuracy_json is not None)
+        if acc is None:
+            a = study.accuracy
+            acc = accuracy.quick_accuracy(a.model, a.quick_formats, a.quick_tokens,
+                                          f"tapeout report {name}", progress=say)
+        doc = reproduction.build(study, models=models, batch=batch, accuracy=acc, progress=say)
+        write_files({png: reproduction.plot(doc, study), js: dumps_json(doc),
+                     md: reproduction.render_markdown(doc, study, png.name)})
+        if as_json:
+            emit_json(doc)
+        else:
+            for g in doc["geomean"]:
+                out.print(f"{g['design']} vs {g['baseline']}: speedup {g['speedup']:.3g}×, "
+                          f"energy {g['energy_reduction']:.3g}× (geomean, simulated)", highlight=False)
+            out.print(f"wrote {output}/{name}.md, {name}.json, {name}.png", highlight=False)
+
+    run.__doc__ = (f"Reproduction study {name} (sim/{name}/study.yaml): speedup and energy of its "
+                   "designs over their baselines, beside the published ratios.")
+    return run
+
+
+def _prefill(items: list[str] | None) -> dict[str, int] | None:
+    """``--prefill MODEL=TOKENS`` options as a mapping (``None``: the study's workload)."""
+    from models.zoo import get_spec
+
+    if not items:
+        return None
+    models = {}
+    for item in items:
+        model, sep, tokens = item.partition("=")
+        if not sep or not tokens.strip().isdigit() or int(tokens) < 1:
+            raise UserError(f"--prefill takes MODEL=TOKENS with TOKENS ≥ 1, got {item!r}")
+        models[get_spec(model.strip()).name] = int(tokens)
+    return models
+
+
+def _register_studies() -> None:
+    from tapeout.report.study import study_names
+
+    for name in study_names():
+        report_app.command(name)(_study_command(name))
+
+
+_register_studies()

@@ -11,12 +11,16 @@ linear weight of every layer and the input of every linear op.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
+from core.errors import UserError
 from models.trace.ops import OpKind
 from models.trace.tracer import trace_model
 from sim.formats import FORMATS, get_format
@@ -197,3 +201,80 @@ def plot(doc: dict) -> bytes:
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+# --- an accuracy report read back (shown beside speed by the reproduction reports) ---------
+
+def accuracy_summary(doc: dict | None) -> dict | None:
+    """Perplexity per format from an accuracy report document (``None`` passes through)."""
+    if doc is None:
+        return None
+    return {"model": doc["model"], "tokens": doc["tokens"], "source": doc.get("source", "accuracy report"),
+            "perplexity": {name: f["perplexity"] for name, f in doc["formats"].items()}}
+
+
+def load_accuracy(path: Path, *, required: bool = False) -> dict | None:
+    """The accuracy report at ``path``; ``None`` when it is missing and not ``required``.
+
+    The document must be ``{"model": name, "tokens": n > 0, "formats": {format: {"perplexity":
+    finite p > 0, …}, …}}``; anything else is a :class:`UserError` naming the file and the key.
+    """
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not an accuracy report")
+    if not path.exists():
+        if required:
+            raise UserError(f"{path}: no such file; pass an accuracy report written by "
+                            "`tapeout report accuracy`, or drop --accuracy")
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not an accuracy report ({exc}); rerun `tapeout report accuracy`") from None
+    problem = _accuracy_problem(doc)
+    if problem:
+        raise UserError(f"{path} is not an accuracy report: {problem}; rerun `tapeout report accuracy`")
+    doc["source"] = f"{path.name} (tapeout report accuracy)"
+    return doc
+
+
+def _accuracy_problem(doc) -> str | None:
+    """What is wrong with the shape of an accuracy document (``None`` when nothing)."""
+    if not isinstance(doc, dict):
+        return f"expected a JSON object, got {_got(doc)}"
+    if not isinstance(doc.get("model"), str):
+        return f"'model' must be a model name, got {_got(doc.get('model'))}"
+    tokens = doc.get("tokens")
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens <= 0:
+        return f"'tokens' must be a positive integer, got {_got(tokens)}"
+    formats = doc.get("formats")
+    if not isinstance(formats, dict) or not formats:
+        return f"'formats' must map format names to results, got {_got(formats)}"
+    for name, result in formats.items():
+        if not isinstance(result, dict):
+            return f"'formats.{name}' must be an object with a 'perplexity', got {_got(result)}"
+        ppl = result.get("perplexity")
+        if (not isinstance(ppl, int | float) or isinstance(ppl, bool) or not math.isfinite(ppl)
+                or ppl <= 0):
+            return f"'formats.{name}.perplexity' must be a positive finite number, got {_got(ppl)}"
+    return None
+
+
+def _got(value) -> str:
+    """``value`` in an error message: JSON for a scalar, the kind of a container."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)[:60]
+
+
+def quick_accuracy(model: str, formats: list[str], tokens: int, by: str,
+                   progress: Callable[[str], None] | None = None) -> dict:
+    """A small accuracy set — ``formats`` over ``tokens`` tokens — for a report that finds no
+    accuracy report (``by``: the command that computes it); the document says it is one."""
+    result = {}
+    for name in formats:
+        if progress:
+            progress(f"accuracy {name} (quick)")
+        result[name] = {"perplexity": evaluate(model, name, tokens=tokens)["perplexity"]}
+    return {"model": model, "tokens": tokens, "formats": result,
+            "source": f"quick set computed by `{by}` ({tokens} tokens, {len(formats)} formats) "
+                      "because no accuracy report was found"}

@@ -1,5 +1,6 @@
-"""The OliVe reproduction report: schema, geomeans, orderings, determinism, and the OliVe
-targets/energy table it relies on. Small prompts and batch keep it fast."""
+"""The OliVe reproduction (the generic runner on sim/olive/study.yaml): schema, geomeans,
+orderings, determinism, and the OliVe targets/energy table it relies on. Small prompts and batch
+keep it fast."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pytest
 
 from sim.energy.table import load_table
 from sim.target import load_target
-from tapeout.report import olive
+from tapeout.report import accuracy, reproduction
+from tapeout.report.study import load_study
+
+STUDY = load_study("olive")
+COMPARISONS = [tuple(p) for p in STUDY.comparisons]
 
 SMALL = {"bert-base": 16, "llama2-7b": 16}
 ACCURACY = {"model": "smollm2-135m", "tokens": 64,
@@ -19,17 +24,17 @@ ACCURACY = {"model": "smollm2-135m", "tokens": 64,
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
-    return olive.build(SMALL, batch=2, accuracy=ACCURACY)
+    return reproduction.build(STUDY, models=SMALL, batch=2, accuracy=ACCURACY)
 
 
 def test_json_schema(doc):
     assert {"comparisons", "geomean"} <= set(doc)
-    assert len(doc["comparisons"]) == len(olive.COMPARISONS) * len(SMALL)
+    assert len(doc["comparisons"]) == len(COMPARISONS) * len(SMALL)
     for c in doc["comparisons"]:
         assert {"design", "baseline", "model", "speedup", "energy_reduction"} <= set(c)
-        assert (c["design"], c["baseline"]) in olive.COMPARISONS and c["model"] in SMALL
+        assert (c["design"], c["baseline"]) in COMPARISONS and c["model"] in SMALL
     pairs = [(g["design"], g["baseline"]) for g in doc["geomean"]]
-    assert pairs == list(olive.COMPARISONS)
+    assert pairs == list(COMPARISONS)
     for g in doc["geomean"]:
         assert {"design", "baseline", "speedup", "energy_reduction"} <= set(g)
     json.dumps(doc, allow_nan=False)   # strict JSON
@@ -51,8 +56,8 @@ def test_geomean_is_the_geometric_mean_of_the_comparisons(doc):
 
 
 def test_geomean_helper():
-    assert olive.geomean([2.0, 8.0]) == pytest.approx(4.0)
-    assert olive.geomean([3.0]) == pytest.approx(3.0)
+    assert reproduction.geomean([2.0, 8.0]) == pytest.approx(4.0)
+    assert reproduction.geomean([3.0]) == pytest.approx(3.0)
 
 
 def test_olive_beats_int8_on_llama(doc):
@@ -72,18 +77,20 @@ def test_ratios_match_the_runs(doc):
 
 
 def test_published_ratios_are_marked(doc):
-    text = olive.render_markdown(doc, "olive.png")
+    text = reproduction.render_markdown(doc, STUDY, "olive.png")
     assert "4.50× (published)" in text and "3.70× (published)" in text
+    assert "within ±25 %" in text
     assert "| `olive-w4a4` | 11 | +10.00% |" in text
     gobo = next(g for g in doc["geomean"] if g["baseline"] == "gobo")
     assert gobo["published_speedup"] == 4.5 and isinstance(gobo["within_tolerance"], bool)
 
 
 def test_report_is_deterministic(doc):
-    again = olive.build(SMALL, batch=2, accuracy=ACCURACY)
+    again = reproduction.build(STUDY, models=SMALL, batch=2, accuracy=ACCURACY)
     assert json.dumps(again, sort_keys=True) == json.dumps(doc, sort_keys=True)
-    assert olive.render_markdown(again, "x.png") == olive.render_markdown(doc, "x.png")
-    assert olive.plot(again) == olive.plot(doc)
+    assert (reproduction.render_markdown(again, STUDY, "x.png")
+            == reproduction.render_markdown(doc, STUDY, "x.png"))
+    assert reproduction.plot(again, STUDY) == reproduction.plot(doc, STUDY)
 
 
 def test_gpu_pair_runs_on_the_same_card():
@@ -107,18 +114,17 @@ def test_bad_accuracy_file_is_a_user_error(tmp_path):
     bad = tmp_path / "accuracy.json"
     bad.write_text("{\"model\": 1}")
     with pytest.raises(UserError):
-        olive.load_accuracy(bad)
-    assert olive.load_accuracy(tmp_path / "missing.json") is None
+        accuracy.load_accuracy(bad)
+    assert accuracy.load_accuracy(tmp_path / "missing.json") is None
 
 
-def test_command_writes_identical_files_and_rejects_bad_accuracy(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(olive, "SEQUENCE", {"bert-base": 8})
-    monkeypatch.setattr(olive, "BATCH", 2)
+def test_command_writes_identical_files_and_rejects_bad_accuracy(cli, tmp_path):
     acc = tmp_path / "acc.json"
     acc.write_text(json.dumps(ACCURACY))
     outputs = []
     for run in ("a", "b"):
-        result = cli("report", "olive", "-o", str(tmp_path / run), "--accuracy", str(acc), "--json")
+        result = cli("report", "olive", "-o", str(tmp_path / run), "--accuracy", str(acc), "--json",
+                     "--prefill", "bert-base=8", "--batch", "2")
         assert result.code == 0, result.stderr
         assert result.json()["setting"]["prefill"] == {"bert-base": 8}
         outputs.append({n: (tmp_path / run / n).read_bytes() for n in ("olive.md", "olive.json", "olive.png")})
@@ -145,7 +151,7 @@ def test_accuracy_document_shape_is_checked(tmp_path, content, key):
     path = tmp_path / "acc.json"
     path.write_text(json.dumps(content))
     with pytest.raises(UserError, match="acc.json is not an accuracy report") as info:
-        olive.load_accuracy(path)
+        accuracy.load_accuracy(path)
     assert key in str(info.value)
 
 
@@ -153,8 +159,8 @@ def test_bad_or_missing_explicit_accuracy_fails_before_any_work(cli, tmp_path, m
     def no_work(*args, **kwargs):
         raise AssertionError("the report ran before checking --accuracy")
 
-    monkeypatch.setattr(olive, "quick_accuracy", no_work)
-    monkeypatch.setattr(olive, "build", no_work)
+    monkeypatch.setattr(accuracy, "quick_accuracy", no_work)
+    monkeypatch.setattr(reproduction, "build", no_work)
     missing = cli("report", "olive", "-o", str(tmp_path / "a"), "--accuracy", str(tmp_path / "no.json"))
     assert missing.code == 2 and "no.json: no such file" in missing.stderr
     acc = tmp_path / "acc.json"
@@ -170,3 +176,58 @@ def test_accuracy_report_of_a_model_without_weights(cli, tmp_path):
     assert r.code == 2
     assert "bert-base has no trained weights" in r.stderr and "--tensors" not in r.stderr
     assert "smollm2-135m" in r.stderr
+
+
+def test_studies_are_found_and_registered_as_commands(cli):
+    from tapeout.report.study import study_names
+
+    assert "olive" in study_names()
+    assert STUDY.needed[0] == "olive-systolic" and "ant-4bit" in STUDY.needed
+    result = cli("report", "--help")
+    assert result.code == 0 and "olive" in result.stdout and "accuracy" in result.stdout
+
+
+def _study_doc() -> dict:
+    import yaml
+
+    from tapeout.report.study import study_paths
+
+    return yaml.safe_load(study_paths()["olive"].read_text())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["comparisons"].append(["olive-systolic", "tpu"]), "comparisons: tpu is not one of designs"),
+    (lambda d: d["published"]["ratios"].append({"design": "ant", "baseline": "gobo", "speedup": 2,
+                                                "energy_reduction": 2}),
+     "published ratio ant vs gobo is not one of comparisons"),
+    (lambda d: d["designs"]["ant"].update(format="int3"), "designs.ant.format: unknown format 'int3'"),
+    (lambda d: d["designs"]["ant"].update(target="tpu9"), "designs.ant.target: unknown target 'tpu9'"),
+    (lambda d: d["workload"]["prefill"].update(gpt5=8), "workload.prefill.gpt5: unknown model 'gpt5'"),
+    (lambda d: d["published"].update(tolerance=0), "published.tolerance: must be a finite number in (0, 1]"),
+    (lambda d: d.update(plots=1), "plots: unknown key"),
+])
+def test_a_broken_study_is_one_message_naming_the_key(edit, message):
+    from core.errors import UserError
+    from tapeout.report.study import parse_study
+
+    doc = _study_doc()
+    edit(doc)
+    with pytest.raises(UserError) as info:
+        parse_study(doc, "study.yaml")
+    assert str(info.value).startswith("study.yaml: ") and message in str(info.value)
+
+
+def test_prose_ranges_are_computed_from_the_comparisons(doc):
+    text = reproduction.render_markdown(doc, STUDY, "olive.png")
+    values = [c["speedup"] for c in doc["comparisons"] if (c["design"], c["baseline"]) == ("olive-systolic", "ant")]
+    assert f"Per model it spans {min(values):.2f}–{max(values):.2f}×" in text
+    assert "{range" not in text
+
+
+@pytest.mark.parametrize("value", ["nope=8", "bert-base=0", "bert-base"])
+def test_bad_prefill_option_exits_2_before_any_work(cli, tmp_path, value):
+    acc = tmp_path / "acc.json"
+    acc.write_text(json.dumps(ACCURACY))
+    result = cli("report", "olive", "-o", str(tmp_path / "out"), "--accuracy", str(acc), "--prefill", value)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
