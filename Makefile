@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check core tapeout models mapping sim hw tests bench
+	$(BIN)/ruff check core spec tapeout models mapping sim hw tests bench
 
 reports: $(STAMP)
 	$(BIN)/tapeout report accuracy -o reports
