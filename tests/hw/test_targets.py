@@ -44,8 +44,9 @@ def test_gpu_roofline_fractions_are_cited():
     assert load_target("v100s").peak_bandwidth == pytest.approx(1134e9)
 
 
-def _write(tmp_path: Path, edit) -> Path:
-    doc = yaml.safe_load((TARGETS_DIR / "int8-systolic.yaml").read_text())
+def _write(tmp_path: Path, edit, base: str = "int8-systolic") -> Path:
+    """A copy of the shipped target ``base`` named ``mine``, changed by ``edit``."""
+    doc = yaml.safe_load((TARGETS_DIR / f"{base}.yaml").read_text())
     doc["name"] = "mine"
     edit(doc)
     path = tmp_path / "mine.yaml"
@@ -195,15 +196,6 @@ def test_every_shipped_target_shows(cli, name):
     assert result.json()["target"]["name"] == name
 
 
-def _olive(tmp_path: Path, edit) -> Path:
-    doc = yaml.safe_load((TARGETS_DIR / "olive-systolic.yaml").read_text())
-    doc["name"] = "mine"
-    edit(doc)
-    path = tmp_path / "mine.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    return path
-
-
 def _ovp(d: dict, name: str) -> dict:
     return d["compute"]["precisions"][name]
 
@@ -232,7 +224,7 @@ OLIVE_RULES = [
 
 @pytest.mark.parametrize("edit, key, reason", OLIVE_RULES)
 def test_olive_design_rules_are_checked_on_load(cli, tmp_path, edit, key, reason):
-    path = _olive(tmp_path, edit)
+    path = _write(tmp_path, edit, "olive-systolic")
     for args in (("targets", "show", str(path)),
                  ("simulate", "bert-base", "--target", str(path), "--prefill", "1", "--decode", "0",
                   "-o", str(tmp_path / "out"))):
