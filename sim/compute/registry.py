@@ -154,10 +154,8 @@ def _resolve(name: str) -> type[ComputeModel] | None:
 
 
 def compute_model_class(name: str, where: str = "compute.model") -> type[ComputeModel]:
-    """The compute model class registered as ``name``; ``where`` prefixes the error."""
-    import sim.compute.roofline  # noqa: F401  (registers the built-in models)
-    import sim.compute.systolic  # noqa: F401
-
+    """The compute model class registered as ``name``; ``where`` prefixes the error. (The
+    built-in models register when :mod:`sim.compute` is imported, before this module.)"""
     cls = _resolve(name)
     if cls is None:
         raise UserError(f"{where}: unknown compute model {name!r}; known: {', '.join(sorted(_MODELS))}")
