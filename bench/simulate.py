@@ -41,7 +41,8 @@ def _phases(decode: int, out: Path) -> dict:
     from models.trace.tracer import trace_model
     from sim.simulate import simulate
     from sim.target import load_target
-    from tapeout.report import build_report, dumps_report, write_report
+    from tapeout.report.document import build_report, dumps_report
+    from tapeout.report.write import write_report
 
     clock = time.process_time
     t0 = clock()

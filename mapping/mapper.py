@@ -21,7 +21,7 @@ with a :class:`~core.errors.UserError` before any instruction is emitted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 
 from core.errors import UserError
@@ -48,6 +48,15 @@ class OperandBits:
     w_bits: float
     o_bits: float
     density: float = 1.0
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # hashed once: the simulator keys its memo of every trace op on it
+        object.__setattr__(self, "_hash", hash((self.precision, self.a_bits, self.w_bits,
+                                                self.o_bits, self.density)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ formats leave them unquantized.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,6 @@ from typing import Any
 from core.errors import UserError
 from mapping.mapper import OperandBits
 from models.trace.ops import Op, OpKind
-from sim.formats.base import Role
 from spec.schema import TargetSpec
 
 
@@ -55,11 +55,20 @@ class Numerics:
     lm_head: OperandBits
     attention: OperandBits
     _linear: dict[str, OperandBits] = field(default_factory=dict, repr=False)
+    _weights: Counter = field(default_factory=Counter, repr=False)
 
     @property
     def format(self) -> str | None:
         """The format's name (``None``: the target's own precisions)."""
         return None if self.fmt is None else self.fmt.name
+
+    @property
+    def linear_precision(self) -> str:
+        """The precision holding most of the linear layers' weights (all of them, unless the
+        format has per-layer rules; every layer of a pass sees the same tokens, so this is also
+        the precision of most linear MACs); the target's default without a format."""
+        weights = self._weights
+        return max(sorted(weights), key=weights.__getitem__) if weights else self.lm_head.precision
 
     def linear(self, name: str) -> OperandBits:
         """Operand bits of the linear layer ``name``."""
@@ -71,7 +80,7 @@ class Numerics:
     def _resolve(self, name: str) -> OperandBits:
         if self.fmt is None:
             return self.lm_head
-        w, a = self.fmt.storage(Role.WEIGHT, name), self.fmt.storage(Role.ACTIVATION, name)
+        w, a = self.fmt.storage("weight", name), self.fmt.storage("activation", name)
         precision = choose_precision(self.target, w.code_bits, a.code_bits,
                                      f"format {self.format} (layer {name})")
         return OperandBits(precision, a.bits, w.bits, a.bits, w.density)
@@ -79,7 +88,7 @@ class Numerics:
     def for_op(self, op: Op) -> OperandBits:
         """Operand bits of any matrix op: linear per layer, LM head, attention products."""
         if op.kind is OpKind.LINEAR:
-            return self.linear(op.name)
+            return self._linear.get(op.name) or self.linear(op.name)
         if op.kind is OpKind.LM_HEAD:
             return self.lm_head
         return self.attention
@@ -89,13 +98,14 @@ def resolve_numerics(target: TargetSpec, fmt: str | Any | None, ops: Iterable[Op
     """Numerics of ``target`` under ``fmt`` (a registered format's name or a format object;
     ``None``: target default), with the linear layers among ``ops`` resolved now, so a layer the
     target cannot run is refused before any simulation."""
-    from sim.formats.registry import get_format
-
     if isinstance(fmt, str):
+        from sim.formats.registry import get_format  # here: the formats load numba kernels
+
         fmt = get_format(fmt)
     numerics = Numerics(target, fmt, _native(target, target.default_precision),
                         _native(target, target.attention_precision))
-    for op in ops:
-        if op.kind is OpKind.LINEAR:
-            numerics.linear(op.name)
+    if fmt is not None:
+        for op in ops:
+            if op.kind is OpKind.LINEAR and op.name not in numerics._linear:
+                numerics._weights[numerics.linear(op.name).precision] += op.k * op.n
     return numerics

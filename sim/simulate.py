@@ -20,7 +20,6 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 from core.errors import UserError
@@ -78,15 +77,10 @@ class Simulation:
         """Cycles of the whole run (ops run one after another)."""
         return sum(r.cycles for r in self.results)
 
-    @cached_property
+    @property
     def linear_precision(self) -> str:
-        """The precision running most of the linear layers' MACs (all of them, unless the format
-        has per-layer rules); the target's default precision for a trace without linear layers."""
-        macs: Counter = Counter()
-        for op in self.trace.ops:
-            if op.kind is OpKind.LINEAR:
-                macs[self.numerics.for_op(op).precision] += op.macs
-        return max(sorted(macs), key=macs.__getitem__) if macs else self.numerics.lm_head.precision
+        """The precision of the linear layers (:attr:`sim.numerics.Numerics.linear_precision`)."""
+        return self.numerics.linear_precision
 
     @property
     def energy_joules(self) -> float:
@@ -135,7 +129,7 @@ class Simulator:
         """What the program of ``group`` depends on: shapes, and the head's operand bits (a
         format with per-layer rules gives equal shapes different numerics)."""
         head = group[0]
-        bits = self.numerics.for_op(head) if head.is_matrix else None
+        bits = self.numerics.for_op(head) if head.kind in MATRIX_KINDS else None
         return (bits, *map(op_key, group))
 
     def program(self, group: list[Op]) -> Program:
@@ -244,10 +238,11 @@ def simulate(trace: Trace, target: TargetSpec, fmt: str | Any | None = None, *,
     total = len(ops)
     single = sim._cache if memo else {}
     seen: dict[int, tuple] = {}      # id → actions of each group result (kept alive here)
+    for_op = numerics.for_op
     for start, stop in fusion_groups(ops, target):
         op = ops[start]
-        if stop == start + 1:   # fast path: one op, memo hit
-            hit = single.get(sim.key([op]))
+        if stop == start + 1:   # fast path: one op, memo hit (the key of Simulator.key)
+            hit = single.get((for_op(op) if op.kind in MATRIX_KINDS else None, op_key(op)))
             if hit is not None:
                 results.append(hit[0][0])
                 keys[id(hit[1])] += 1

@@ -63,8 +63,8 @@ def simulate(
 ) -> None:
     """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
     from core.files import refuse_unusable
-    from tapeout.report import build_report, dumps_report, write_report
-    from tapeout.report.write import REPORT_FILES
+    from tapeout.report.document import build_report, dumps_report
+    from tapeout.report.write import REPORT_FILES, write_report
 
     if output is not None:  # before the simulation, not after it
         refuse_unusable(output / name for name in REPORT_FILES)
@@ -108,7 +108,7 @@ def compare(
 ) -> None:
     """Simulate MODEL on several targets: side-by-side table and a chart normalised to the first."""
     from core.files import dumps_json, refuse_unusable, write_files
-    from tapeout.report import build_report
+    from tapeout.report.document import build_report
     from tapeout.report.plots import comparison
 
     names = [t.strip() for t in targets.split(",") if t.strip()]

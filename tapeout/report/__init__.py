@@ -1,6 +1,7 @@
-"""Report rendering: ``report.json`` (stable schema, docs/report-format.md), ``report.md``, PNGs."""
+"""Reports: ``report.json`` of one simulation (:mod:`.document`, stable schema,
+docs/report-format.md) with its markdown and PNGs (:mod:`.write`); the accuracy report
+(:mod:`.accuracy`); reproduction studies (:mod:`.study`) and their runner (:mod:`.reproduction`).
 
-from tapeout.report.document import build_report, dumps_report
-from tapeout.report.write import write_report
-
-__all__ = ["build_report", "dumps_report", "write_report"]
+The package imports nothing itself, so ``tapeout`` starts without the simulator: import the
+module you need.
+"""

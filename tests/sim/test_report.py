@@ -106,7 +106,7 @@ def test_compare_table_and_normalised_chart(cli, tmp_path, trace_file):
 def _report(trace, target: str) -> dict:
     from sim.simulate import simulate
     from sim.target import load_target
-    from tapeout.report import build_report
+    from tapeout.report.document import build_report
 
     return build_report(simulate(trace, load_target(target)))
 
