@@ -5,7 +5,7 @@ of :mod:`hw.drivers`) that drives recorded input vectors through the design and 
 the design produced. Data crosses the process boundary as files in a fresh run directory:
 
 - host → bench: ``inputs.npz`` (numpy arrays, named by the bench) and ``TAPEOUT_BENCH_DIR``;
-- bench → host: ``outputs.npz`` (arrays) and ``results.json`` (scalars such as cycles).
+- bench → host: ``outputs.npz`` (arrays: what the design produced, cycles where measured).
 
 The host compares the outputs with the golden model; the bench itself knows nothing about
 the expected values, so a comparison cannot be loosened inside the simulator.
@@ -13,7 +13,6 @@ the expected values, so a comparison cannot be loosened inside the simulator.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -29,10 +28,9 @@ from hw.verilog import GeneratedVerilog
 
 @dataclass
 class BenchRun:
-    """What one bench run produced: arrays, scalar results, wall time (s), wave file if asked."""
+    """What one bench run produced: arrays, wall time (s), wave file if asked."""
 
     outputs: dict[str, np.ndarray]
-    results: dict
     build_seconds: float
     run_seconds: float
     waves: Path | None = None
@@ -77,6 +75,5 @@ def run_bench(design: GeneratedVerilog, test_module: str, inputs: dict[str, np.n
             raise BenchError(f"bench {test_module} on {design.top} failed {reason}\n{tail}")
         with np.load(run_dir / "outputs.npz") as data:
             outputs = {k: data[k] for k in data.files}
-        results = json.loads((run_dir / "results.json").read_text())
     done = time.perf_counter()
-    return BenchRun(outputs, results, built - start, done - built, Path(waves) if waves else None)
+    return BenchRun(outputs, built - start, done - built, Path(waves) if waves else None)

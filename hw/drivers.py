@@ -17,7 +17,6 @@ of a vector occupies bits ``[i·bits, (i + 1)·bits)`` of the port, two's comple
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -39,11 +38,9 @@ def bench_inputs() -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def save_bench_outputs(outputs: dict[str, np.ndarray], results: dict | None = None) -> None:
-    """Hand arrays and scalar results back to the host."""
-    directory = Path(os.environ[BENCH_DIR_ENV])
-    np.savez(directory / "outputs.npz", **outputs)
-    (directory / "results.json").write_text(json.dumps(results or {}))
+def save_bench_outputs(outputs: dict[str, np.ndarray]) -> None:
+    """Hand the arrays the bench read back to the host."""
+    np.savez(Path(os.environ[BENCH_DIR_ENV]) / "outputs.npz", **outputs)
 
 
 def pack(lanes, bits: int) -> int:
@@ -83,6 +80,12 @@ def _apply(dut, drive: dict[str, Drive], index) -> None:
         getattr(dut, port).value = _value(values, index)
 
 
+def _hold(dut, hold: dict[str, int] | None) -> None:
+    """Set the ports ``hold`` keeps at one value for a whole run (before the clock starts)."""
+    for port, value in (hold or {}).items():
+        getattr(dut, port).value = value
+
+
 def _read(dut, sample: dict[str, bool]) -> dict[str, int]:
     """Current value of each port in ``sample`` (``True``: read it as signed)."""
     return {port: (getattr(dut, port).value.to_signed() if signed
@@ -119,15 +122,14 @@ async def combinational(dut, drive: dict[str, Drive], sample: dict[str, bool], *
 
 async def stream(dut, drive: dict[str, Drive], sample: dict[str, bool], *,
                  hold: dict[str, int] | None = None, latency: int = 1) -> dict[str, np.ndarray]:
-    """One vector of ``drive`` per cycle (``hold``: ports kept at one value throughout); the
-    ``sample`` ports of vector ``t`` are read ``latency`` cycles after it was presented."""
+    """One vector of ``drive`` per cycle (``hold``: ports set once, before the clock starts);
+    the ``sample`` ports of vector ``t`` are read ``latency`` cycles after it was presented."""
     from cocotb.triggers import FallingEdge
 
     n = _length(drive)
     out = {port: np.zeros(n, dtype=np.int64) for port in sample}
+    _hold(dut, hold)
     await start_clock(dut)
-    for port, value in (hold or {}).items():
-        getattr(dut, port).value = value
     for t in range(n + latency):
         await FallingEdge(dut.clk)
         if t >= latency:
@@ -155,8 +157,7 @@ async def tiles(dut, *, beats: dict[str, Drive], per_tile: dict[str, np.ndarray]
     fields = len(getattr(dut, result).value) // result_bits
     results = np.zeros((count_tiles, fields), dtype=np.int64)
     cycles = np.zeros(count_tiles, dtype=np.int64)
-    for port, value in (hold or {}).items():
-        getattr(dut, port).value = value
+    _hold(dut, hold)
     await start_clock(dut)
     for tile in range(count_tiles):
         await FallingEdge(dut.clk)

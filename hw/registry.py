@@ -36,6 +36,9 @@ from spec.schema import TargetSpec
 MAX_SIDE = 128
 """Largest array side (PEs per row or column) an RTL unit is generated for: elaboration and
 Verilog grow with rows × cols; 128 × 128 is 4× the largest published OliVe/ANT array."""
+MAX_SIGNAL_BITS = 1 << 16
+"""Widest signal the generator can build: Amaranth 0.5's netlist numbers a cell's output bits
+with 16 bits (``amaranth.hdl._nir.Net``), so a wider port fails deep inside elaboration."""
 BENCH = {"bench": True}
 """Field metadata of a parameter that shapes the bench (a mode to exercise, a tile length), not
 the RTL: it is left out of the Verilog top name and of the Verilog's parameter JSON."""
@@ -63,11 +66,15 @@ class UnitParams:
                 if bench or not f.metadata.get("bench")}
 
 
-def array_side_problem(rows: int, cols: int) -> str | None:
-    """Why an array of ``rows × cols`` is larger than the generator builds, or ``None``."""
+def array_size_problem(rows: int, cols: int, port: str, port_bits: int) -> str | None:
+    """Why an array of ``rows × cols`` whose widest port ``port`` has ``port_bits`` bits is
+    larger than the generator builds (:data:`MAX_SIDE`, :data:`MAX_SIGNAL_BITS`), or ``None``."""
     if max(rows, cols) > MAX_SIDE:
         return (f"a {rows} × {cols} array is larger than the RTL generator builds (at most "
                 f"{MAX_SIDE} per side)")
+    if port_bits > MAX_SIGNAL_BITS:
+        return (f"a {rows} × {cols} array's {port} port would be {port_bits:,} bits; the RTL "
+                f"generator builds signals of at most {MAX_SIGNAL_BITS:,} bits")
     return None
 
 
@@ -161,9 +168,10 @@ def get_unit(name: str) -> RtlUnit:
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
-def _parse(name: str, text: str, default: Any) -> Any:
+def _parse(f: dataclasses.Field, text: str) -> Any:
     """``text`` as the type of the parameter's default."""
-    kind = type(default)
+    name = f.name
+    kind = type(f.default if f.default is not dataclasses.MISSING else f.default_factory())
     try:
         if kind is bool:
             if text.lower() not in ("0", "1", "true", "false"):
@@ -184,16 +192,20 @@ def resolve_params(unit: RtlUnit, target: str | None = None,
     if target is not None:
         from sim.target import load_target
 
+        if unit.params.from_target.__func__ is UnitParams.from_target.__func__:
+            raise UserError(f"unit {unit.name} takes nothing from a target; drop --target")
         values.update(unit.params.from_target(load_target(target)))
     for key, text in (options or {}).items():
         if key not in fields:
             have = ", ".join(fields) or "none"
             raise UserError(f"unit {unit.name} has no parameter {key!r} (its parameters: {have})")
-        values[key] = _parse(key, text, fields[key].default)
+        values[key] = _parse(fields[key], text)
     params = unit.params(**values)
     problem = params.problem()
     if problem:
-        raise UserError(f"{unit.name}{f' sized by target {target}' if target else ''}: {problem}")
+        shown = ", ".join(f"{k} {v}" for k, v in params.shown().items())
+        source = f" from target {target} and options" if target else ""
+        raise UserError(f"{unit.name} ({shown}{source}): {problem}")
     return params
 
 

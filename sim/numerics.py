@@ -88,7 +88,7 @@ class Numerics:
     def for_op(self, op: Op) -> OperandBits:
         """Operand bits of any matrix op: linear per layer, LM head, attention products."""
         if op.kind is OpKind.LINEAR:
-            return self._linear.get(op.name) or self.linear(op.name)
+            return self.linear(op.name)
         if op.kind is OpKind.LM_HEAD:
             return self.lm_head
         return self.attention

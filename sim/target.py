@@ -5,9 +5,8 @@ Order (each step's problem is one :class:`~core.errors.UserError` naming file, k
 1. YAML → schema (:mod:`spec`: units, ranges, unknown keys; no simulator knowledge);
 2. ``compute.model`` resolved in the compute-model registry (:mod:`sim.compute`);
 3. that model's rules — its dataflow, its ``design:`` section, its design's constraints
-   (e.g. the OliVe array's even sides and mode rates, :mod:`sim.olive.design`) — so a target
-   that loads is one the simulator and the RTL generators can run, never one that fails
-   half-way through a simulation;
+   (e.g. the OliVe array's even sides and mode rates, :mod:`sim.olive.design`, the rules its RTL
+   shares) — so a target that loads never fails half-way through a simulation;
 4. ``energy`` resolved in :mod:`sim.energy` and covering every action the target counts.
 """
 

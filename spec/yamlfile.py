@@ -44,8 +44,10 @@ def reason(error: dict) -> str:
 
 
 def first_problem(exc: ValidationError, prefix: str = "") -> SpecProblem:
-    """The first problem of ``exc`` (keys under ``prefix``), counting the others."""
-    first = exc.errors()[0]
+    """The first problem of ``exc`` (keys under ``prefix``), counting the others; an unknown key
+    comes first (a misspelt key also makes the right one missing)."""
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     key = location(first["loc"])
     if prefix:

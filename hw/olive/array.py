@@ -47,17 +47,24 @@ def accumulator_width(bits: int, word: int = WORD) -> int:
     return word if bits == 4 else 2 * word
 
 
-def result_sums(words: np.ndarray, bits: int, word: int = WORD) -> np.ndarray:
-    """The outputs in ``result`` words ``[..., rows, cols]`` (each PE's ``word``-bit word, any
-    sign): 4-bit mode the signed words themselves; 8-bit mode the int64 sums ``[..., rows/2,
-    cols/2]`` of the word pairs at even rows (low word in the even column), taken modulo 2^64 —
-    exact for every sum the golden model's int64 accumulator holds."""
-    w = np.asarray(words).astype(np.int64).astype(np.uint64) & np.uint64((1 << word) - 1)
+def output_words(words: np.ndarray, bits: int) -> np.ndarray:
+    """The ``result`` words ``[..., rows, cols]`` (each PE's word, unsigned) that hold outputs:
+    4-bit mode every word; 8-bit mode the word pairs at even rows, ``[..., rows/2, cols/2, 2]``
+    (low word in the even column, high word in the odd one)."""
+    words = np.asarray(words, np.int64)
     if bits == 4:
-        half = 1 << (word - 1)
-        return np.where(w >= np.uint64(half), w.astype(np.int64) - half - half, w.astype(np.int64))
-    low, high = w[..., ::2, 0::2], w[..., ::2, 1::2]
-    return ((high << np.uint64(word)) + low).astype(np.int64)
+        return words
+    return np.stack([words[..., ::2, 0::2], words[..., ::2, 1::2]], -1)
+
+
+def expected_words(sums: np.ndarray, bits: int, word: int = WORD) -> np.ndarray:
+    """The words :func:`output_words` must read for the exact sums ``sums`` (int64): each sum in
+    two's complement over one ``word``-bit word (4-bit mode) or two (8-bit mode: low, high), so
+    RTL and golden model agree on every bit of the PE registers."""
+    sums, mask = np.asarray(sums, np.int64), (1 << word) - 1
+    if bits == 4:
+        return sums & mask
+    return np.stack([sums & mask, (sums >> word) & mask], -1)  # >> keeps the sign: high sign-extends
 
 
 class OvpSystolicArray(wiring.Component):

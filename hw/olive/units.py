@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw.olive import vectors
-from hw.olive.array import WORD, OvpSystolicArray, accumulator_width, result_sums
+from hw.olive.array import WORD, OvpSystolicArray, accumulator_width, expected_words, output_words
 from hw.olive.decoder import NORMAL_TYPES, OvpDecoder, value_widths
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
@@ -20,10 +20,10 @@ from hw.registry import (
     PublishedArea,
     RtlUnit,
     UnitParams,
-    array_side_problem,
+    array_size_problem,
 )
-from sim.formats.ovp import accumulator_bits, decode_fields, encode_fixed, expand
-from sim.olive.design import accumulator_problem, array_problem
+from sim.formats.ovp import accumulator_bits, accumulator_bound, decode_fields, encode_fixed, expand
+from sim.olive.design import FUSED_SIDE, accumulator_problem, array_problem
 from sim.olive.tile import ovp_array_tile_cycles
 
 PAPER = "OliVe, ISCA 2023 (papers/olive.md)"
@@ -65,23 +65,24 @@ class OvpArrayParams(UnitParams):
 
     def problem(self) -> str | None:
         problem = (_bits_problem(self.bits) or array_problem(self.rows, self.cols)
-                   or array_side_problem(self.rows, self.cols)
-                   or accumulator_problem(self.accumulator_bits))
+                   or accumulator_problem(self.accumulator_bits)
+                   or array_size_problem(self.rows, self.cols, "result",
+                                         self.rows * self.cols * self.accumulator_bits))
         if problem:
             return problem
         if self.k < 2 or self.k % 2:
             return f"k (elements per bench tile) must be even and ≥ 2, got {self.k}"
-        need = max(accumulator_bits(ta, tw, self.k) for ta in NORMAL_TYPES[self.bits]
-                   for tw in NORMAL_TYPES[self.bits])
-        if need > accumulator_width(self.bits, self.accumulator_bits):
-            return (f"k = {self.k} cannot be accumulated exactly in "
-                    f"{accumulator_width(self.bits, self.accumulator_bits)} bits")
+        width = accumulator_width(self.bits, self.accumulator_bits)
+        bound = max(accumulator_bound(ta, tw, self.k) for ta in NORMAL_TYPES[self.bits]
+                    for tw in NORMAL_TYPES[self.bits])
+        if bound >= 1 << min(width - 1, 63):  # the golden model's own int64 is the other limit
+            return f"k = {self.k} cannot be accumulated exactly in {width} bits"
         return None
 
     @property
     def group(self) -> int:
         """PEs per side of one output in the bench's mode."""
-        return 1 if self.bits == 4 else 2
+        return FUSED_SIDE[self.bits]
 
 
 # --- encoder and decoder -----------------------------------------------------------------------
@@ -176,11 +177,13 @@ def _array_vectors(p: OvpArrayParams, n: int, seed: int):
 
 
 def _array_golden(p: OvpArrayParams, v) -> np.ndarray:
-    """Each tile's exact integer product ``A · Wᵀ`` of the decoded values."""
+    """Each tile's exact integer product ``A · Wᵀ`` of the decoded values, as the PE words that
+    must hold it (every bit of them)."""
     types = NORMAL_TYPES[p.bits]
-    return np.stack([expand(a.astype(np.uint8), types[na]).astype(np.int64)
+    sums = np.stack([expand(a.astype(np.uint8), types[na]).astype(np.int64)
                      @ expand(w.astype(np.uint8), types[nw]).astype(np.int64).T
                      for a, w, na, nw in zip(v["a"], v["w"], v["a_normal"], v["w_normal"], strict=True)])
+    return expected_words(sums, p.bits, p.accumulator_bits)
 
 
 def _array_drive(p: OvpArrayParams, v) -> dict:
@@ -194,8 +197,7 @@ def _array_drive(p: OvpArrayParams, v) -> dict:
 
 
 def _array_read(p: OvpArrayParams, out) -> np.ndarray:
-    words = out["result"].reshape(-1, p.rows, p.cols)
-    return result_sums(words, p.bits, p.accumulator_bits)
+    return output_words(out["result"].reshape(-1, p.rows, p.cols), p.bits)
 
 
 def _array_top(p: OvpArrayParams) -> str:

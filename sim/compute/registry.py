@@ -81,11 +81,15 @@ class ComputeModel:
     @classmethod
     def check_target(cls, target: TargetSpec) -> None:
         """Raise :class:`SpecProblem` unless ``target`` is one this model can simulate: its
-        dataflow, its ``design:`` section; subclasses add their design's rules."""
+        dataflow, its ``design:`` section, then :meth:`check_design`."""
         if cls.dataflow is not None and target.compute.dataflow != cls.dataflow:
             raise SpecProblem("compute.dataflow", f"compute model {cls.name!r} is {cls.dataflow}, "
                                                   f"got {target.compute.dataflow!r}")
-        cls.parse_design(target)
+        cls.check_design(target, cls.parse_design(target))
+
+    @classmethod
+    def check_design(cls, target: TargetSpec, design: BaseModel | None) -> None:
+        """The design's own rules on ``target`` and its parsed ``design:`` section (none here)."""
 
     @classmethod
     def actions(cls, target: TargetSpec) -> list[str]:

@@ -220,10 +220,10 @@ def reference_gemm(x: Encoded, w: Encoded) -> np.ndarray:
 class FlightLlmFormat(NumberFormat):
     """``flightllm-w4s``: N:16 sparse INT4/INT8 weights per layer rule, INT8 per-token inputs."""
 
-    name = "flightllm-w4s"
-
-    def __init__(self, rules: Sequence[LayerRule] = DEFAULT_RULES):
-        self.rules = tuple(rules)
+    def __init__(self, rules: Sequence[LayerRule] = DEFAULT_RULES, name: str = "flightllm-w4s"):
+        """``rules``: per-layer rules, first match wins; ``name``: the format's name in reports
+        (give a rule set of your own its own name)."""
+        self.rules, self.name = tuple(rules), name
         shown = ", ".join(f"{r.pattern} {r.keep}:16 INT{r.bits}" for r in self.rules)
         self.description = f"FlightLLM: N:16 sparse per-group weights ({shown}); INT8 per-token"
 

@@ -27,9 +27,8 @@ class OliveSystolic(SystolicOutputStationary):
     design_schema = design.OliveDesign
 
     @classmethod
-    def check_target(cls, target) -> None:
-        super().check_target(target)
-        design.check(target, cls.parse_design(target))
+    def check_design(cls, target, params) -> None:
+        design.check(target, params)
 
     def __init__(self, target):
         super().__init__(target)

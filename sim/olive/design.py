@@ -1,6 +1,7 @@
 """The OliVe array's own parameters and rules (papers/olive.md "Hardware"), shared by the
-``olive-systolic`` compute model (checked when a target is loaded) and the RTL
-(:mod:`hw.olive`), so a target the simulator accepts is one the RTL is built from.
+``olive-systolic`` compute model (checked when a target is loaded) and the RTL (:mod:`hw.olive`),
+so the simulator and the RTL agree on what an OVP array is. (The RTL generator's own size
+limits, :mod:`hw.registry`, bound only what it builds, not what may be simulated.)
 
 The array is ``rows × cols`` PEs; each takes one OVP pair — two MAC lanes — per cycle. It has
 two modes, chosen per tile: OVP-4, every PE one output; OVP-8, each 2 × 2 group of PEs fused
@@ -61,7 +62,7 @@ def mode_macs_per_cycle(rows: int, cols: int, bits: int) -> int:
 
 
 def check(target: TargetSpec, design: OliveDesign) -> None:
-    """Raise :class:`SpecProblem` unless ``target`` describes an array the RTL builds."""
+    """Raise :class:`SpecProblem` unless ``target`` describes an OVP array (the RTL's design)."""
     c = target.compute
     for key, problem in (("compute", array_problem(c.rows, c.cols)),
                          ("compute.accumulator_bits", accumulator_problem(c.accumulator_bits))):

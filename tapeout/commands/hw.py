@@ -32,6 +32,8 @@ def _unit_and_params(name: str, target: str | None, params: list[str] | None, bi
             raise UserError(f"--param takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value.strip()
     if bits is not None:
+        if "bits" in options:
+            raise UserError("give the code width once: --bits or --param bits=, not both")
         options["bits"] = str(bits)
     return unit, resolve_params(unit, target, options)
 

@@ -25,9 +25,9 @@ from models.trace.ops import OpKind
 from models.trace.tracer import trace_model
 from sim.formats import FORMATS, get_format
 from sim.formats.base import CalibrationSample, NumberFormat, Role
+from sim.formats.ovp import PAIR_KINDS
 from tapeout.accuracy import evaluate, trained_spec
 
-PAIR_KINDS = ("normal-normal", "outlier-normal", "outlier-outlier")
 SCHEMA = "tapeout-accuracy-report"
 
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 from models.trace.ops import MATRIX_KINDS
 from tapeout.report.accuracy import accuracy_summary
-from tapeout.report.study import Design, Study
+from tapeout.report.study import RATIOS, Design, Study
 
 SCOPE = "matrix ops (linear, attention products, LM head); *_end_to_end: every op"
-RATIOS = ("speedup", "energy_reduction", "speedup_end_to_end", "energy_reduction_end_to_end")
 
 
 @dataclass(frozen=True)
@@ -156,10 +155,9 @@ class _Ranges:
         self.doc = doc
 
     def __getitem__(self, key: str) -> str:
-        design, baseline, ratio = key.split("/")
-        values = [c[ratio] for c in self.doc["comparisons"] if (c["design"], c["baseline"]) == (design, baseline)]
-        if not values:
-            raise KeyError(f"no comparison {design} vs {baseline}")
+        design, baseline, ratio = key.split("/")  # checked when the study was loaded
+        rows = self.doc["comparisons"] + self.doc["sensitivity"]["comparisons"]
+        values = [c[ratio] for c in rows if (c["design"], c["baseline"]) == (design, baseline)]
         return f"{min(values):.2f}–{max(values):.2f}×"
 
 

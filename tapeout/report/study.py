@@ -19,8 +19,10 @@ message naming the file, the key and the reason.
 
 from __future__ import annotations
 
+import string
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -30,11 +32,13 @@ from spec.schema import Fraction, Strict
 from spec.yamlfile import load_yaml, validate
 
 STUDY_FILE = "study.yaml"
+RATIOS = ("speedup", "energy_reduction", "speedup_end_to_end", "energy_reduction_end_to_end")
+"""The ratios a study's runner computes per (design, baseline, model): baseline ÷ design."""
 
 
 class Workload(Strict):
     batch: int = Field(ge=1, le=4096)
-    prefill: dict[str, int] = Field(min_length=1)
+    prefill: dict[str, Annotated[int, Field(ge=1)]] = Field(min_length=1)
     decode: int = Field(default=0, ge=0)
 
 
@@ -98,7 +102,28 @@ class Study(Strict):
         for ratio in self.published.ratios:
             if (ratio.design, ratio.baseline) not in self.comparisons:
                 raise ValueError(f"published ratio {ratio.design} vs {ratio.baseline} is not one of comparisons")
+        for index, text in enumerate(self.differences):
+            problem = self._placeholder_problem(text)
+            if problem:
+                raise ValueError(f"differences.{index}: {problem}")
         return self
+
+    def _placeholder_problem(self, text: str) -> str | None:
+        """Why ``text`` is not prose with ``{range[DESIGN/BASELINE/KEY]}`` placeholders only."""
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as exc:
+            return f"{exc} (write a literal brace as {{{{ or }}}})"
+        pairs = set(self.comparisons) | set(self.sensitivity)
+        for name in fields:
+            if not (name.startswith("range[") and name.endswith("]") and name.count("/") == 2):
+                return f"{{{name}}} is not a placeholder; use {{range[DESIGN/BASELINE/KEY]}}"
+            design, baseline, key = name[len("range["):-1].split("/")
+            if (design, baseline) not in pairs:
+                return f"{{{name}}}: {design} vs {baseline} is not one of comparisons or sensitivity"
+            if key not in RATIOS:
+                return f"{{{name}}}: {key!r} is not a ratio ({', '.join(RATIOS)})"
+        return None
 
     @property
     def needed(self) -> list[str]:

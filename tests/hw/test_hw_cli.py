@@ -123,10 +123,19 @@ def test_units_command_lists_the_registry(cli):
     (["-p", "rows=6", "-p", "cols=7"], "even number (≥ 2) of rows and columns"),
     (["-p", "k=63"], "k (elements per bench tile) must be even"),
     (["-p", "accumulator_bits=16"], "accumulator must be 32 to 63 bits"),
+    (["-p", "rows=64", "-p", "cols=64"], "result port would be 131,072 bits"),
+    (["-p", "rows=130", "-p", "cols=2"], "at most 128 per side"),
+    (["--bits", "8", "-p", "bits=8"], "--bits or --param bits=, not both"),
 ])
 def test_bad_unit_parameters_exit_2(cli, tmp_path, args, message):
     result = cli("verilog", "olive-array", *args, "-o", str(tmp_path / "rtl"))
     assert result.code == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "rtl").exists()
+
+
+def test_target_for_a_unit_no_target_sizes_exits_2(cli, tmp_path):
+    result = cli("verilog", "olive-pe", "--target", "int8-systolic", "-o", str(tmp_path / "rtl"))
+    assert result.code == 2 and "takes nothing from a target" in result.stderr
     assert not (tmp_path / "rtl").exists()
 
 

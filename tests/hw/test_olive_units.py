@@ -10,7 +10,7 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
-from hw.olive.array import OvpSystolicArray, result_sums
+from hw.olive.array import OvpSystolicArray, expected_words, output_words
 from hw.olive.decoder import NORMAL_TYPES, OvpDecoder
 from hw.olive.encoder import OvpEncoder
 from hw.olive.pe import OvpPe
@@ -180,8 +180,8 @@ def test_array_tiles_match_golden_gemm_and_cycle_formula(bits, acc_bits):
             while not ctx.get(dut.done):
                 await ctx.tick()
                 cycles += 1
-            words = np.array([ctx.get(dut.result[x]) for x in range(rows * cols)])
-            assert (result_sums(words.reshape(rows, cols), bits, acc_bits) == want).all()
+            words = np.array([ctx.get(dut.result[x]) for x in range(rows * cols)]) & ((1 << acc_bits) - 1)
+            assert (output_words(words.reshape(rows, cols), bits) == expected_words(want, bits, acc_bits)).all()
             assert cycles == ovp_array_tile_cycles(rows, cols, k)
 
     _run(dut, tb)
@@ -214,3 +214,16 @@ def test_olive_systolic_compute_model_uses_the_tile_formula():
     # 8-bit: 2 × 2 PEs fuse into one operation, so a fold holds 16 × 32 outputs (a quarter of
     # the rate) but still crosses the whole 32 × 64 array
     assert model.matmul((64, 100, 96), ovp8, 1.0, True).cycles == 4 * 3 * ovp_array_tile_cycles(32, 64, 100)
+
+
+def test_result_words_are_compared_on_every_bit():
+    """8-bit mode, 40-bit PE words: each output is an 80-bit register pair; a wrong bit anywhere
+    in it (here bit 70, beyond any int64) is a mismatch."""
+    want = np.array([[5, -3]])                      # 1 × 2 outputs of a 2 × 4 array
+    expected = expected_words(want, 8, 40)
+    words = np.zeros((2, 4), np.int64)
+    words[0] = expected.reshape(-1)                  # (low, high) of each output along row 0
+    assert (output_words(words, 8) == expected).all()
+    assert expected[0, 1, 1] == (1 << 40) - 1        # −3 sign-extends through the high word
+    words[0, 1] ^= 1 << 30
+    assert not (output_words(words, 8) == expected).all()

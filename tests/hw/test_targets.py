@@ -213,6 +213,7 @@ OLIVE_RULES = [
     (lambda d: d["design"]["modes"].update(ovp16=8), "design.modes", "ovp16 is not one of compute.precisions"),
     (lambda d: d["design"]["modes"].update(ovp8=6), "design.modes.ovp8", "Input should be 4 or 8"),
     (lambda d: d["design"].update(lanes=4), "design.lanes", "unknown key"),
+    (lambda d: d.update(design={"modez": {"ovp4": 4, "ovp8": 8}}), "design.modez", "unknown key"),
     (lambda d: d.pop("design"), "design.modes", "missing field"),
     (lambda d: d["compute"].update(accumulator_bits=24), "compute.accumulator_bits", "32 to 63 bits"),
     (lambda d: d["compute"].update(dataflow="weight-stationary"), "compute.dataflow",

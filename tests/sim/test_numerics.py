@@ -62,7 +62,7 @@ def test_sparse_layers_reach_the_cycle_model(trace):
 
 
 def test_mixed_int4_int8_rules_run_each_layer_at_its_precision(trace):
-    mixed = FlightLlmFormat((LayerRule("*.down_proj", 16, 8), LayerRule("*", 16, 4)))
+    mixed = FlightLlmFormat((LayerRule("*.down_proj", 16, 8), LayerRule("*", 16, 4)), "flightllm-mixed")
     target = load_target("ant")                      # int8 (W8A8), w4a8, int4 (W4A4)
     numerics = resolve_numerics(target, mixed, trace.ops)
     linears = [op for op in trace.ops if op.kind is OpKind.LINEAR]
@@ -75,14 +75,15 @@ def test_mixed_int4_int8_rules_run_each_layer_at_its_precision(trace):
     assert up.macs == down.macs                      # 576 × 1536 either way round
     assert down.bytes_read > 1.8 * up.bytes_read     # INT8 weights dominate a decode step
     assert sim.linear_precision == "w4a8"            # the precision of most linear MACs
+    assert sim.numerics.format == "flightllm-mixed"
 
 
 def test_a_layer_the_target_cannot_run_is_refused_before_simulating(trace):
-    int8_down = FlightLlmFormat((LayerRule("*.down_proj", 16, 8), LayerRule("*", 16, 4)))
+    int8_down = FlightLlmFormat((LayerRule("*.down_proj", 16, 8), LayerRule("*", 16, 4)), "int8-down")
     only_w4a8 = _ant({"default_precision": "w4a8", "attention_precision": "w4a8"},
                      precisions={"w4a8": {"weight_bits": 4, "act_bits": 8, "macs_per_cycle": 2048,
                                           "mac_action": "mac.pe8x4.w4a8"}})
-    with pytest.raises(UserError, match=r"cannot run format flightllm-w4s \(layer "
+    with pytest.raises(UserError, match=r"cannot run format int8-down \(layer "
                                          r"model\.layers\.0\.mlp\.down_proj\): it needs 8-bit weights"):
         resolve_numerics(only_w4a8, int8_down, trace.ops)
     resolve_numerics(only_w4a8, FlightLlmFormat(), trace.ops)   # all INT4: fits

@@ -231,3 +231,39 @@ def test_bad_prefill_option_exits_2_before_any_work(cli, tmp_path, value):
     result = cli("report", "olive", "-o", str(tmp_path / "out"), "--accuracy", str(acc), "--prefill", value)
     assert result.code == 2 and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("spans {range[olive-systolic/nope/speedup]}", "olive-systolic vs nope is not one of comparisons or sensitivity"),
+    ("spans {range[olive-systolic/ant]}", "is not a placeholder"),
+    ("spans {range[olive-systolic/ant/speed]}", "'speed' is not a ratio"),
+    ("a {brace}", "{brace} is not a placeholder"),
+    ("an open { brace", "write a literal brace as {{ or }}"),
+])
+def test_prose_placeholders_are_checked_when_the_study_loads(text, message):
+    from core.errors import UserError
+    from tapeout.report.study import parse_study
+
+    doc = _study_doc()
+    doc["differences"].append(text)
+    with pytest.raises(UserError, match="differences.4: ") as info:
+        parse_study(doc, "study.yaml")
+    assert message in str(info.value)
+
+
+def test_sensitivity_ranges_and_literal_braces_render(doc):
+    text = "ANT-4 spans {range[olive-systolic/ant-4bit/speedup]}; {{literal}}"
+    study = STUDY.model_copy(update={"differences": [text]})
+    rendered = reproduction.render_markdown(doc, study, "olive.png")
+    values = [c["speedup"] for c in doc["sensitivity"]["comparisons"]]
+    assert f"ANT-4 spans {min(values):.2f}–{max(values):.2f}×; {{literal}}" in rendered
+
+
+def test_workload_tokens_must_be_positive():
+    from core.errors import UserError
+    from tapeout.report.study import parse_study
+
+    doc = _study_doc()
+    doc["workload"]["prefill"]["bert-base"] = 0
+    with pytest.raises(UserError, match="workload.prefill.bert-base: Input should be greater than or equal to 1"):
+        parse_study(doc, "study.yaml")
