@@ -52,9 +52,10 @@ class UnitParams:
     """Base of a unit's parameters: dataclass fields with defaults."""
 
     @classmethod
-    def from_target(cls, target: TargetSpec) -> dict[str, Any]:
-        """Field values sized from a target (``tapeout … --target T``); none by default."""
-        return {}
+    def from_target(cls, target: TargetSpec) -> dict[str, Any] | None:
+        """Field values sized from a target (``tapeout … --target T``); ``None``: the unit
+        takes nothing from a target."""
+        return None
 
     def problem(self) -> str | None:
         """Why these parameters cannot be built or benched, or ``None``."""
@@ -192,9 +193,10 @@ def resolve_params(unit: RtlUnit, target: str | None = None,
     if target is not None:
         from sim.target import load_target
 
-        if unit.params.from_target.__func__ is UnitParams.from_target.__func__:
+        sized = unit.params.from_target(load_target(target))
+        if sized is None:
             raise UserError(f"unit {unit.name} takes nothing from a target; drop --target")
-        values.update(unit.params.from_target(load_target(target)))
+        values.update(sized)
     for key, text in (options or {}).items():
         if key not in fields:
             have = ", ".join(fields) or "none"
