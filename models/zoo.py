@@ -2,6 +2,14 @@
 
 Every entry is built from a ``transformers`` config object (no downloads). Shapes follow the
 models' published configurations; ``smollm2-135m`` also has trained weights (``models.smollm2``).
+
+Text models take token ids ``[batch, prefill]``. The vision transformers (``vit-b16``,
+``vit-h14``) take one image per sequence, ``pixel_values [batch, channels, size, size]``
+(:class:`Image`): their sequence is fixed by the image — one token per patch plus the CLS token
+(197 for ViT-B/16, 257 for ViT-H/14) — so their prefill must be exactly that many tokens. They
+are ``ViTModel`` with its pooler — dense + tanh on the CLS token, like ``BertModel``'s; the
+pre-logits layer of ImageNet-21k pre-training, which the published counts include (ViT-H/14:
+632.4 M with it, 630.8 M without; published 632 M) — and no classification head.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from transformers import (
     OPTForCausalLM,
     PretrainedConfig,
     PreTrainedModel,
+    ViTConfig,
+    ViTModel,
 )
 
 from core.errors import UserError
@@ -28,7 +38,9 @@ from core.errors import UserError
 
 @dataclass(frozen=True)
 class ModelShape:
-    """The numbers a hardware mapper cares about."""
+    """The numbers a hardware mapper cares about. ``vocab`` is 0 for a model without a
+    vocabulary (an image model: no token embedding, no LM head); ``max_positions`` is the most
+    tokens per sequence (an image model's exact token count)."""
 
     layers: int
     hidden: int
@@ -44,8 +56,32 @@ class ModelShape:
 
 
 @dataclass(frozen=True)
+class Image:
+    """The input of a vision transformer: square images of ``size`` × ``size`` pixels with
+    ``channels`` channels, cut into non-overlapping ``patch`` × ``patch`` pixel patches."""
+
+    channels: int
+    size: int
+    patch: int
+
+    @property
+    def patches(self) -> int:
+        """Patches per image (one token each): (size // patch)²."""
+        return (self.size // self.patch) ** 2
+
+    @property
+    def tokens(self) -> int:
+        """Tokens per image: the patches plus the CLS token."""
+        return self.patches + 1
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """One zoo entry. ``causal`` models have a decode phase; encoders (BERT) only prefill."""
+    """One zoo entry. ``causal`` models have a decode phase; encoders (BERT, ViT) only prefill.
+
+    ``image`` is the input of an image model (its forward takes ``pixel_values``, and its
+    prefill is exactly ``image.tokens``); ``None`` for text models (``input_ids``).
+    """
 
     name: str
     family: str
@@ -55,6 +91,7 @@ class ModelSpec:
     trained: bool
     make_config: Callable[[], PretrainedConfig]
     model_class: type[PreTrainedModel]
+    image: Image | None = None
 
     def build(self, device: str | torch.device = "meta", dtype: torch.dtype = torch.float16):
         """Instantiate the architecture with untrained weights (``meta``: shapes only, no memory)."""
@@ -126,6 +163,29 @@ def _bert(shape: ModelShape) -> Callable[[], BertConfig]:
     return make
 
 
+def _vit(shape: ModelShape, image: Image) -> Callable[[], ViTConfig]:
+    def make() -> ViTConfig:
+        return ViTConfig(
+            hidden_size=shape.hidden,
+            num_hidden_layers=shape.layers,
+            num_attention_heads=shape.heads,
+            intermediate_size=shape.ffn,
+            image_size=image.size,
+            patch_size=image.patch,
+            num_channels=image.channels,
+            hidden_act="gelu",
+            layer_norm_eps=1e-12,
+            qkv_bias=True,
+        )
+
+    return make
+
+
+_IMAGES = {
+    "vit-b16": Image(channels=3, size=224, patch=16),   # 196 patches + CLS = 197 tokens
+    "vit-h14": Image(channels=3, size=224, patch=14),   # 256 patches + CLS = 257 tokens
+}
+
 _SHAPES = {
     "llama2-7b": ModelShape(32, 4096, 32, 32, 11008, 32000, 4096),
     "llama2-13b": ModelShape(40, 5120, 40, 40, 13824, 32000, 4096),
@@ -133,6 +193,8 @@ _SHAPES = {
     "gpt2-xl": ModelShape(48, 1600, 25, 25, 6400, 50257, 1024),
     "bert-base": ModelShape(12, 768, 12, 12, 3072, 30522, 512),
     "smollm2-135m": ModelShape(30, 576, 9, 3, 1536, 49152, 8192),
+    "vit-b16": ModelShape(12, 768, 12, 12, 3072, 0, _IMAGES["vit-b16"].tokens),
+    "vit-h14": ModelShape(32, 1280, 16, 16, 5120, 0, _IMAGES["vit-h14"].tokens),
 }
 
 ZOO: dict[str, ModelSpec] = {
@@ -154,6 +216,18 @@ ZOO: dict[str, ModelSpec] = {
                   _llama(_SHAPES["smollm2-135m"], rope_theta=100000.0, tie_word_embeddings=True,
                          rms_norm_eps=1e-5, head_dim=64),
                   LlamaForCausalLM),
+        ModelSpec("vit-b16", "vit",
+                  "Dosovitskiy et al. 2021, ViT-Base/16, 86 M parameters (google/vit-base-patch16-224 "
+                  "config: 12 layers, hidden 768, 12 heads, MLP 3072, patch 16, 224² × 3 image, "
+                  "GELU, LayerNorm eps 1e-12)",
+                  _SHAPES["vit-b16"], False, False, _vit(_SHAPES["vit-b16"], _IMAGES["vit-b16"]),
+                  ViTModel, _IMAGES["vit-b16"]),
+        ModelSpec("vit-h14", "vit",
+                  "Dosovitskiy et al. 2021, ViT-Huge/14, 632 M parameters (google/vit-huge-patch14-224-in21k "
+                  "config: 32 layers, hidden 1280, 16 heads, MLP 5120, patch 14, 224² × 3 image, "
+                  "GELU, LayerNorm eps 1e-12)",
+                  _SHAPES["vit-h14"], False, False, _vit(_SHAPES["vit-h14"], _IMAGES["vit-h14"]),
+                  ViTModel, _IMAGES["vit-h14"]),
     ]
 }
 
@@ -164,6 +238,23 @@ def get_spec(name: str) -> ModelSpec:
         return ZOO[name]
     except KeyError:
         raise UserError(f"unknown model {name!r}; known models: {', '.join(ZOO)}") from None
+
+
+def lengths(spec: ModelSpec, prefill: int | None, decode: int | None,
+            defaults: tuple[int, int]) -> tuple[int, int]:
+    """``(prefill, decode)``: the values given, or where ``None`` the model's defaults.
+
+    ``defaults`` are a causal text model's (prompt tokens, decode steps). An encoder has no
+    decode phase (0 steps), and an image model's prefill is its token count, the only one it
+    takes — so the defaults are always valid for the model; given values are checked by the
+    tracer.
+    """
+    text_prefill, causal_decode = defaults
+    if prefill is None:
+        prefill = spec.image.tokens if spec.image is not None else text_prefill
+    if decode is None:
+        decode = causal_decode if spec.causal else 0
+    return prefill, decode
 
 
 def parameter_count(spec: ModelSpec) -> int:

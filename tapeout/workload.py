@@ -48,8 +48,13 @@ def load_topology_csv(path: Path) -> Trace:
     return Trace(model=model, prefill=max(op.m for op in ops), decode=0, batch=1, ops=ops)
 
 
-def load_workload(model: str, prefill: int, decode: int) -> Trace:
-    """Resolve MODEL (see the module docstring); prefill/decode apply to zoo models only."""
+DEFAULT_LENGTHS = (128, 512)
+"""A causal text model's default prefill tokens and decode steps (see :func:`models.zoo.lengths`)."""
+
+
+def load_workload(model: str, prefill: int | None, decode: int | None, *, batch: int = 1) -> Trace:
+    """Resolve MODEL (see the module docstring); ``prefill``/``decode`` (``None``: the model's
+    defaults, :data:`DEFAULT_LENGTHS`) and ``batch`` apply to zoo models only."""
     path = Path(model)
     if model.lower().endswith(".csv"):
         if not path.exists():
@@ -60,6 +65,8 @@ def load_workload(model: str, prefill: int, decode: int) -> Trace:
 
         return trace_io.load(path)
     from models.trace.tracer import trace_model
+    from models.zoo import get_spec, lengths
 
-    trace, _ = trace_model(model, prefill, decode)
+    prefill, decode = lengths(get_spec(model), prefill, decode, DEFAULT_LENGTHS)
+    trace, _ = trace_model(model, prefill, decode, batch=batch)
     return trace

@@ -11,9 +11,14 @@ def test_models_json(cli):
     r = cli("models", "--json")
     assert r.code == 0
     rows = {m["name"]: m for m in r.json()["models"]}
-    assert set(rows) == {"llama2-7b", "llama2-13b", "opt-6.7b", "gpt2-xl", "bert-base", "smollm2-135m"}
+    assert set(rows) == {"llama2-7b", "llama2-13b", "opt-6.7b", "gpt2-xl", "bert-base", "smollm2-135m",
+                         "vit-b16", "vit-h14"}
     assert rows["smollm2-135m"]["trained_weights"] and not rows["llama2-7b"]["trained_weights"]
     assert (rows["smollm2-135m"]["heads"], rows["smollm2-135m"]["kv_heads"]) == (9, 3)
+    vit = rows["vit-b16"]
+    assert (vit["vocab"], vit["max_positions"], vit["causal"]) == (0, 197, False)
+    assert vit["image"] == {"channels": 3, "size": 224, "patch": 16, "tokens": 197}
+    assert rows["vit-h14"]["image"]["tokens"] == 257 and rows["llama2-7b"]["image"] is None
 
 
 def test_models_table(cli):
@@ -55,6 +60,36 @@ def test_user_errors_exit_2(cli, args, message):
     assert r.code == 2
     assert message in r.stderr.replace("\n", " ")
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["trace", "vit-b16", "--prefill", "128"],
+                                  ["simulate", "vit-b16", "--target", "int8-systolic", "--prefill", "196"]])
+def test_vit_wrong_prefill_exits_2_naming_the_token_count(cli, args):
+    r = cli(*args)
+    _no_traceback(r)
+    assert "vit-b16 reads one 224×224 image as 197 tokens" in r.stderr
+    assert "use --prefill 197" in r.stderr.replace("\n", " ")
+
+
+def test_encoder_defaults_follow_the_model(cli):
+    """No --prefill/--decode: an encoder runs no decode steps and a ViT its image's tokens."""
+    vit = cli("trace", "vit-h14", "--batch", "2", "--json").json()
+    assert (vit["prefill"], vit["decode"], vit["batch"]) == (257, 0, 2)
+    bert = cli("trace", "bert-base", "--json").json()
+    assert (bert["prefill"], bert["decode"]) == (128, 0)
+    llama = cli("trace", "smollm2-135m", "--json").json()
+    assert (llama["prefill"], llama["decode"]) == (128, 4)
+
+
+def test_simulate_vit_b16_batch_4(cli, tmp_path):
+    r = cli("simulate", "vit-b16", "--target", "int8-systolic", "--prefill", "197", "--batch", "4",
+            "-o", str(tmp_path), "--json")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert (doc["model"]["prefill"], doc["model"]["decode"], doc["model"]["batch"]) == (197, 0, 4)
+    patch = next(op for op in doc["ops"] if op["name"] == "embeddings.patch_embeddings.projection")
+    assert (patch["kind"], patch["m"], patch["k"], patch["n"]) == ("linear", 4 * 196, 3 * 16 * 16, 768)
+    assert doc["totals"]["decode_seconds_per_token"] == 0 and doc["totals"]["seconds"] > 0
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5"])

@@ -3,8 +3,9 @@
 Two mechanisms work together:
 
 - **module hooks** record the operations that are whole modules — ``nn.Linear``/``Conv1D``
-  (``linear``, or ``lm_head``), ``nn.Embedding`` (``embedding``), LayerNorm/RMSNorm (``norm``)
-  and activation modules (``activation``) — and keep a stack of the module names;
+  (``linear``, or ``lm_head``), ``nn.Conv2d`` (``linear``: lowered to its im2col GEMM, see
+  :func:`_im2col`), ``nn.Embedding`` (``embedding``), LayerNorm/RMSNorm (``norm``) and
+  activation modules (``activation``) — and keep a stack of the module names;
 - a **TorchFunctionMode** sees every torch call made by the remaining Python code, so the
   attention products are captured whatever implementation runs them:
   ``scaled_dot_product_attention`` becomes ``attn_score`` → ``softmax`` → ``attn_value``, and an
@@ -13,8 +14,17 @@ Two mechanisms work together:
   when they rotate q/k before the scores of a rotary model).
 
 Calls outside the transformer blocks that are not modules (mask building, rotary tables) are
-not accelerator work and are not recorded. Grouped-query attention is reported with ``heads``
-(query heads) and ``kv_heads`` from the attention module.
+not accelerator work and are not recorded — except inside an embeddings module (a class named
+``…Embeddings``: BERT's sum of its three embeddings, ViT's CLS token and position embeddings),
+where the element-wise calls are the model's own work and a concatenation (ViT's CLS token
+before the patches) joins or starts their run, so the op reads what the embeddings combine.
+Grouped-query attention is reported with ``heads`` (query heads) and ``kv_heads`` from the
+attention module.
+
+Matrix work the Recorder cannot classify is refused with a :class:`UserError` naming the module,
+never dropped: a convolution, linear, einsum or matrix product called anywhere but inside the
+modules above or an attention module (e.g. a grouped or transposed convolution, which is not one
+im2col GEMM and so not lowered).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from core.errors import UserError
 from models.trace.ops import Op, OpKind, Phase
 
 _LAYER_RE = re.compile(r"\.(?:layers|layer|h)\.(\d+)(?:\.|$)")
@@ -43,8 +54,14 @@ _ELTWISE = frozenset({
     "clamp", "where", "masked_fill", "silu", "gelu", "relu",
 })
 _MATMUL = frozenset({"matmul", "bmm", "matmul_"})
+# Matrix work outside the modules the Recorder classifies: refused, never silently dropped.
+_UNCLASSIFIED = _MATMUL | frozenset({
+    "linear", "bilinear", "addmm", "baddbmm", "addbmm", "mm", "einsum", "tensordot",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "convolution",
+})
 
-LEAF, ATTENTION, IGNORE, OTHER = "leaf", "attention", "ignore", "other"
+LEAF, ATTENTION, EMBEDDINGS, IGNORE, OTHER = "leaf", "attention", "embeddings", "ignore", "other"
 
 
 def _activation_classes() -> tuple[type, ...]:
@@ -60,6 +77,8 @@ def _leaf_kind(module: nn.Module, name: str, lm_head: str | None) -> OpKind | No
 
     if isinstance(module, (nn.Linear, Conv1D)):
         return OpKind.LM_HEAD if name == lm_head else OpKind.LINEAR
+    if isinstance(module, nn.Conv2d) and module.groups == 1:
+        return OpKind.LINEAR  # lowered to its im2col GEMM (_im2col)
     if isinstance(module, nn.Embedding):
         return OpKind.EMBEDDING
     if isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm")):
@@ -77,7 +96,32 @@ def _role(module: nn.Module, kind: OpKind | None) -> str:
         return IGNORE
     if "Attention" in cls:
         return ATTENTION
+    if cls.endswith("Embeddings"):
+        return EMBEDDINGS
     return OTHER
+
+
+def _im2col(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor) -> tuple[tuple, tuple]:
+    """The GEMM an (ungrouped) 2-D convolution is lowered to, as im2col: every output position
+    is one row holding the C_in · k_h · k_w input pixels its kernel window reads, so the conv of
+    ``x [.., C_in, H, W]`` into ``y [.., C_out, H', W']`` is ``[.., H'·W', C_in·k_h·k_w] @ Wᵀ``
+    with ``W = weight.reshape(C_out, -1)`` — M = batch · H'·W', K = C_in·k_h·k_w, N = C_out
+    (ViT's patch embedding, kernel = stride = patch: M = batch · patches, K = 3 · patch²,
+    N = hidden). Returns the shapes of the two matrices (input rows, output rows)."""
+    *lead, _, _, _ = x.shape
+    positions = math.prod(int(d) for d in y.shape[-2:])
+    k = conv.in_channels * math.prod(conv.kernel_size)
+    return (*map(int, lead), positions, k), (*map(int, lead), positions, conv.out_channels)
+
+
+def _im2col_tensors(conv: nn.Conv2d, x: torch.Tensor, y: torch.Tensor):
+    """The im2col matrices of one convolution call (see :func:`_im2col`), for the tensor sink:
+    the padded input unfolded into ``[.., H'·W', K]`` rows and the output as ``[.., H'·W', N]``."""
+    # _reversed_padding_repeated_twice: the module's own F.pad amounts (also for "same").
+    mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
+    padded = F.pad(x, conv._reversed_padding_repeated_twice, mode=mode)
+    rows = F.unfold(padded, conv.kernel_size, dilation=conv.dilation, stride=conv.stride)
+    return rows.transpose(-1, -2), y.flatten(-2).transpose(-1, -2)
 
 
 def layer_of(name: str) -> int | None:
@@ -214,22 +258,26 @@ class Recorder(TorchFunctionMode):
 
     def _module_op(self, frame: _Frame, x: torch.Tensor, y) -> None:
         y = y[0] if isinstance(y, tuple) else y
+        conv = isinstance(frame.module, nn.Conv2d)
+        x_shape, y_shape = _im2col(frame.module, x, y) if conv else (_shape(x), _shape(y))
         common = dict(name=frame.name, kind=frame.kind, layer=frame.layer, phase=self.phase,
-                      step=self.step, inputs=(_shape(x),), outputs=(_shape(y),))
+                      step=self.step, inputs=(x_shape,), outputs=(y_shape,))
         if frame.kind in (OpKind.LINEAR, OpKind.LM_HEAD):
             weight = frame.module.weight
-            in_features = x.shape[-1]
-            n = y.shape[-1]
             op = Op(**common, dtype=str(weight.dtype).removeprefix("torch."),
-                    m=math.prod(x.shape[:-1]), k=int(in_features), n=int(n), batch=1)
+                    m=math.prod(x_shape[:-1]), k=x_shape[-1], n=y_shape[-1], batch=1)
             self._emit(op)
             if self.sink and self.sink.wants(op.name):
                 index = len(self.ops) - 1
                 key = f"weight.{frame.name}"
                 if key not in self.sink.tensors:
-                    # nn.Linear stores [N, K]; GPT-2's Conv1D stores [K, N].
-                    w = weight if isinstance(frame.module, nn.Linear) else weight.t()
+                    # nn.Linear stores [N, K]; GPT-2's Conv1D stores [K, N]; Conv2d
+                    # [N, C_in, k_h, k_w], whose rows are the im2col order (_im2col).
+                    w = (weight if isinstance(frame.module, nn.Linear)
+                         else weight.reshape(weight.shape[0], -1) if conv else weight.t())
                     self.sink.put(key, w)
+                if conv:
+                    x, y = _im2col_tensors(frame.module, x, y)
                 self.sink.put(f"op{index}.input", x)
                 self.sink.put(f"op{index}.output", y)
         else:
@@ -247,17 +295,23 @@ class Recorder(TorchFunctionMode):
             return out
         attention = next((f for f in reversed(self._stack) if f.role == ATTENTION), None)
         fname = _norm_name(func)
+        recorded = frame.layer is not None or frame.role == EMBEDDINGS
         if func is F.scaled_dot_product_attention and attention is not None:
             self._sdpa(attention, args, kwargs, out)
         elif fname in _MATMUL and attention is not None:
             self._attention_matmul(attention, args[0], args[1], out)
+        elif fname in _UNCLASSIFIED:
+            raise UserError(f"cannot trace {frame.name or 'the model'} "
+                            f"({type(frame.module).__name__}): it calls {fname}, matrix work tapeout "
+                            "does not classify (it traces nn.Linear, Conv1D and ungrouped nn.Conv2d "
+                            "modules, and the products inside attention modules)")
         elif fname == "softmax" and attention is not None:
             self._flush()
             self._attn_state[attention.name] = "softmaxed"
             self._vector_op(attention, OpKind.SOFTMAX, "softmax", (args[0],), out)
-        elif fname in _ELTWISE and frame.layer is not None:
+        elif fname in _ELTWISE and recorded:
             self._eltwise(frame, attention, args, out)
-        elif fname in _MOVEMENT and frame.layer is not None:
+        elif fname in _MOVEMENT and recorded:
             self._movement(frame, attention, args, out)
         return out
 
@@ -346,12 +400,22 @@ class Recorder(TorchFunctionMode):
 
     def _movement(self, frame: _Frame, attention: _Frame | None, args, out) -> None:
         """``cat`` / ``stack`` inside an open run of the same module, on tensors of that run only
-        (RoPE's rotate_half), joins the run as data movement; anything else is not traced."""
-        p = self._pending
+        (RoPE's rotate_half), joins the run as data movement; in an embeddings module it joins
+        or starts the run whatever it reads (ViT's CLS token before the patch embeddings);
+        anything else is not traced."""
         parts = args[0] if args and isinstance(args[0], (list, tuple)) else ()
         tensors = [t for t in parts if isinstance(t, torch.Tensor)]
-        if (p is not None and isinstance(out, torch.Tensor) and tensors
-                and p.name == self._run_name(frame, attention)[0] and all(map(p.knows, tensors))):
+        if not isinstance(out, torch.Tensor) or not tensors:
+            return
+        name, kind = self._run_name(frame, attention)
+        if frame.role == EMBEDDINGS:
+            if self._pending is None or self._pending.name != name:
+                self._flush()
+                self._pending = _Pending(name, kind, frame.layer, str(out.dtype).removeprefix("torch."))
+            self._pending.add(tensors, out)
+            return
+        p = self._pending
+        if p is not None and p.name == name and all(map(p.knows, tensors)):
             p.add(tensors, out)
 
     def _flush(self) -> None:

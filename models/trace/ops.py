@@ -3,7 +3,9 @@
 Shapes are tuples of ints. Matrix products carry GEMM dimensions: ``batch`` independent
 products of an (M × K) by (K × N) matrix, so MACs = batch · M · K · N. For ``linear`` and
 ``lm_head`` the (K × N) operand is a weight ``[N, K]``; for ``attn_score`` it is the key cache,
-for ``attn_value`` the value cache.
+for ``attn_value`` the value cache. A convolution (ViT's patch embedding) is a ``linear`` op:
+its im2col GEMM, with M = batch · output positions, K = C_in · k_h · k_w, N = C_out, and the
+im2col matrices as its input and output shapes (``models.trace.capture._im2col``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Drive a zoo model through one prefill and decode steps under the :class:`Recorder`.
 
-Models without trained weights run on the ``meta`` device (shapes only, no memory). Decode
+Models without trained weights run on the ``meta`` device (shapes only, no memory). Text models
+are fed token ids ``[batch, prefill]``; an image model (ViT) is fed ``pixel_values [batch,
+channels, size, size]`` and its prefill must equal its token count (patches + CLS). Decode
 steps differ only in the context length L = prefill + step + 1, so after tracing steps 0 and 1
 the later steps are produced from step 1 by substituting L (``extrapolate``); this is checked
 op for op against full tracing in the tests, and skipped whenever tensors are recorded.
@@ -27,6 +29,11 @@ def _check_counts(spec: ModelSpec, prefill: int, decode: int, batch: int) -> Non
             raise UserError(f"{label} must be at least {low}, got {value}")
     if not spec.causal and decode:
         raise UserError(f"{spec.name} is an encoder and has no decode phase; use --decode 0")
+    image = spec.image
+    if image is not None and prefill != image.tokens:
+        raise UserError(f"{spec.name} reads one {image.size}×{image.size} image as {image.tokens} tokens "
+                        f"({image.patches} patches of {image.patch}×{image.patch} pixels + CLS); "
+                        f"use --prefill {image.tokens}, not {prefill}")
     if prefill + decode > spec.shape.max_positions:
         raise UserError(f"{spec.name} handles at most {spec.shape.max_positions} positions; "
                         f"--prefill {prefill} + --decode {decode} is more")
@@ -57,6 +64,17 @@ def _load(spec: ModelSpec, real: bool):
         from models import smollm2
         return smollm2.load_model(torch.float32), torch.float32
     return spec.build("meta", torch.float16), torch.float16
+
+
+def _model_inputs(spec: ModelSpec, batch: int, prefill: int, real: bool,
+                  dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The forward's keyword inputs: ``input_ids [batch, prefill]``, or for an image model
+    ``pixel_values [batch, channels, size, size]`` (meta, ``dtype``)."""
+    image = spec.image
+    if image is not None:
+        shape = (batch, image.channels, image.size, image.size)
+        return {"pixel_values": torch.zeros(shape, dtype=dtype, device="meta")}
+    return {"input_ids": _prompt(spec, batch, prefill, real)}
 
 
 def _prompt(spec: ModelSpec, batch: int, prefill: int, real: bool) -> torch.Tensor:
@@ -154,15 +172,16 @@ def _trace(name: str, prefill: int, decode: int, batch: int, tensors: str | None
     model, dtype = _load(spec, real)
     sink = TensorSink(tensors) if real else None
     recorder = Recorder(model, lm_head=_lm_head_name(model), rotary=spec.family == "llama", sink=sink)
-    ids = _prompt(spec, batch, prefill, real)
-    device = ids.device
+    inputs = _model_inputs(spec, batch, prefill, real, dtype)
     steps_to_run = decode if (real or not extrapolate) else min(decode, 2)
     per_step: list[list[Op]] = []
     try:
         with torch.no_grad(), recorder:
             if not spec.causal:
-                model(input_ids=ids)
+                model(**inputs)
             else:
+                ids = inputs["input_ids"]
+                device = ids.device
                 out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
                 past = out.cache
                 for step in range(steps_to_run):

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from sim.simulate import Simulation
 
 ModelArg = Annotated[str, typer.Argument(help="Zoo model name, a saved trace file (.json/.json.gz), or a SCALE-Sim GEMM topology CSV (Layer,M,N,K).")]
-PrefillOpt = Annotated[int, typer.Option(help="Prompt tokens of the prefill (zoo models).")]
-DecodeOpt = Annotated[int, typer.Option(help="Decode steps after the prefill (zoo models).")]
+PrefillOpt = Annotated[int | None, typer.Option(help="Prompt tokens of the prefill (zoo models; default 128). An image model takes exactly its token count, the default (vit-b16: 197, vit-h14: 257).", show_default=False)]
+DecodeOpt = Annotated[int | None, typer.Option(help="Decode steps after the prefill (zoo models; default 512, 0 for encoders).", show_default=False)]
+BatchOpt = Annotated[int, typer.Option(help="Sequences (images) processed together (zoo models; ≥ 1).")]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="Number format of the linear layers (default: the target's default precision).")]
 
 
@@ -26,7 +27,8 @@ COMPARE_FILES = ("compare.png", "compare.json", "compare.md")
 """The files ``tapeout compare`` writes into its directory."""
 
 
-def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | None):
+def _run(model: str, targets: list[str], prefill: int | None, decode: int | None, batch: int,
+         fmt: str | None):
     """Trace/load the workload once, then simulate it on each target, with a progress bar on a
     terminal (none when stderr is redirected)."""
     from rich.progress import Progress
@@ -38,7 +40,7 @@ def _run(model: str, targets: list[str], prefill: int, decode: int, fmt: str | N
     specs = [load_target(t) for t in targets]
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(escape(f"tracing {model}"), total=None)
-        trace = load_workload(model, prefill, decode)
+        trace = load_workload(model, prefill, decode, batch=batch)
         sims = []
         for spec in specs:
             bar.update(task, description=escape(f"{trace.name} on {spec.name}"), completed=0, total=len(trace.ops))
@@ -55,8 +57,9 @@ def _headline(doc: dict) -> dict:
 def simulate(
     model: ModelArg,
     target: Annotated[str, typer.Option("--target", help="Target name (see `tapeout targets`) or path of a target YAML file.")],
-    prefill: PrefillOpt = 128,
-    decode: DecodeOpt = 512,
+    prefill: PrefillOpt = None,
+    decode: DecodeOpt = None,
+    batch: BatchOpt = 1,
     format: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Report directory (default: out/simulate/MODEL-TARGET).")] = None,
     as_json: JsonOption = False,
@@ -68,7 +71,7 @@ def simulate(
 
     if output is not None:  # before the simulation, not after it
         refuse_unusable(output / name for name in REPORT_FILES)
-    _, (sim,) = _run(model, [target], prefill, decode, format)
+    _, (sim,) = _run(model, [target], prefill, decode, batch, format)
     doc = build_report(sim)
     text = dumps_report(doc, sim)
     directory = output or Path("out") / "simulate" / f"{doc['model']['name']}-{doc['target']['name']}"
@@ -100,8 +103,9 @@ def simulate(
 def compare(
     model: ModelArg,
     targets: Annotated[str, typer.Option("--targets", help="Comma-separated target names or YAML paths; the first is the reference.")],
-    prefill: PrefillOpt = 128,
-    decode: DecodeOpt = 512,
+    prefill: PrefillOpt = None,
+    decode: DecodeOpt = None,
+    batch: BatchOpt = 1,
     format: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Directory for compare.md, compare.json and compare.png (default: out/compare/MODEL).")] = None,
     as_json: JsonOption = False,
@@ -116,7 +120,7 @@ def compare(
         raise UserError("--targets needs at least two comma-separated targets, e.g. int8-systolic,ant")
     if output is not None:  # before the simulations, not after them
         refuse_unusable(output / name for name in COMPARE_FILES)
-    trace, sims = _run(model, names, prefill, decode, format)
+    trace, sims = _run(model, names, prefill, decode, batch, format)
     rows = []
     for sim in sims:
         doc = build_report(sim)

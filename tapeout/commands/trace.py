@@ -17,12 +17,16 @@ if TYPE_CHECKING:
     from models.trace.ops import Trace
 
 
+DEFAULT_LENGTHS = (128, 4)
+"""A causal text model's default prefill tokens and decode steps (see :func:`models.zoo.lengths`)."""
+
+
 @app.command()
 def trace(
     model: Annotated[str, typer.Argument(help="Zoo model name (see `tapeout models`).")],
-    prefill: Annotated[int, typer.Option(help="Prompt tokens of the prefill pass (≥ 1).")] = 128,
-    decode: Annotated[int, typer.Option(help="Decode steps after the prefill (≥ 0).")] = 4,
-    batch: Annotated[int, typer.Option(help="Sequences processed together (≥ 1).")] = 1,
+    prefill: Annotated[int | None, typer.Option(help="Prompt tokens of the prefill pass (≥ 1; default 128). An image model takes exactly its token count, the default (vit-b16: 197, vit-h14: 257).", show_default=False)] = None,
+    decode: Annotated[int | None, typer.Option(help="Decode steps after the prefill (≥ 0; default 4, 0 for encoders).", show_default=False)] = None,
+    batch: Annotated[int, typer.Option(help="Sequences (images) processed together (≥ 1).")] = 1,
     tensors: Annotated[bool, typer.Option("--tensors", help="Record inputs, weights and outputs of the matrix ops (real models) into a safetensors file beside the trace.")] = False,
     tensor_ops: Annotated[str, typer.Option(help="With --tensors: record only ops whose name matches this glob.")] = "*",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the trace file here (.json, or .json.gz compressed).")] = None,
@@ -31,9 +35,11 @@ def trace(
     """Trace one prefill and DECODE decode steps: every operation in execution order."""
     from models.trace import io as trace_io
     from models.trace.tracer import trace_model
+    from models.zoo import get_spec, lengths
 
     if tensors and output is None:
         raise UserError("--tensors writes a safetensors file beside the trace: give -o FILE")
+    prefill, decode = lengths(get_spec(model), prefill, decode, DEFAULT_LENGTHS)
     result, recorded = trace_model(model, prefill, decode, batch=batch,
                                    tensors=tensor_ops if tensors else None)
     if output is not None:
