@@ -141,20 +141,23 @@ async def stream(dut, drive: dict[str, Drive], sample: dict[str, bool], *,
 
 
 async def tiles(dut, *, beats: dict[str, Drive], per_tile: dict[str, np.ndarray],
-                result: str, result_bits: int, hold: dict[str, int] | None = None
+                result: str | tuple[str, ...], result_bits: int, hold: dict[str, int] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Run whole tiles: ``beats`` ports hold ``[tiles, beats, …]`` values, one beat per cycle
     with ``valid`` high, ``first`` on the first beat and ``last`` on the last; ``per_tile``
     ports are set before a tile's first beat; ``hold`` ports once before the clock starts.
 
-    Returns the ``result`` port split into ``result_bits``-wide unsigned fields ``[tiles,
-    fields]`` as it stands when ``done`` is high, and the cycles of each tile: rising edges from
-    the one that samples its first beat to the one after which ``done`` is high, inclusive.
+    Returns the ``result`` port (or ports, one after another) split into ``result_bits``-wide
+    unsigned fields ``[tiles, fields]`` as it stands when ``done`` is high, and the cycles of
+    each tile: rising edges from the one that samples its first beat to the one after which
+    ``done`` is high, inclusive.
     """
     from cocotb.triggers import FallingEdge
 
     count_tiles, count_beats = _values(beats).shape[:2]
-    fields = len(getattr(dut, result).value) // result_bits
+    ports = [getattr(dut, name) for name in ((result,) if isinstance(result, str) else result)]
+    widths = [len(port.value) // result_bits for port in ports]
+    fields = sum(widths)
     results = np.zeros((count_tiles, fields), dtype=np.int64)
     cycles = np.zeros(count_tiles, dtype=np.int64)
     _hold(dut, hold)
@@ -180,5 +183,6 @@ async def tiles(dut, *, beats: dict[str, Drive], per_tile: dict[str, np.ndarray]
                 break
             assert count < TIMEOUT_CYCLES, f"{result}: done never came"
         cycles[tile] = count
-        results[tile] = unpack(getattr(dut, result).value.to_unsigned(), result_bits, fields)
+        results[tile] = np.concatenate([unpack(port.value.to_unsigned(), result_bits, width)
+                                        for port, width in zip(ports, widths, strict=True)])
     return results, cycles

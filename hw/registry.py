@@ -11,7 +11,8 @@ list of designs). A unit names:
 - its bench: the cocotb module, and how host vectors become its inputs and its outputs are read;
 - its vector generator and its golden function (the expected outputs, from :mod:`sim.formats`);
 - its cycle formula, the very function its compute model uses, when its bench measures cycles;
-- its published areas for ``synth``, and the parts whose share of its area ``synth`` reports.
+- its published areas for ``synth``, the parts whose share of its area ``synth`` reports, and
+  the peers (other units) ``synth`` compares its area with, beside their published figures.
 """
 
 from __future__ import annotations
@@ -103,6 +104,36 @@ class AreaPart:
 
 
 @dataclass(frozen=True)
+class AreaPeer:
+    """Unit ``unit`` (with ``params``) synthesised beside another for an area comparison, shown
+    as ``label`` beside ``published``, its published :attr:`AreaPeers.published_metric`
+    (``source``), where there is one."""
+
+    label: str
+    unit: str
+    params: UnitParams
+    published: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class AreaPeers:
+    """The units ``synth`` compares a unit with: each peer's area relative to the peer labelled
+    ``normaliser`` (its area = 1) and the inverse, area efficiency, beside the peers' published
+    ``published_metric`` (normalised to the same peer)."""
+
+    peers: tuple[AreaPeer, ...]
+    normaliser: str
+    published_metric: str
+
+    def __post_init__(self):
+        labels = [peer.label for peer in self.peers]
+        if len(set(labels)) != len(labels) or self.normaliser not in labels:
+            raise ValueError(f"peers need distinct labels including the normaliser "
+                             f"{self.normaliser!r}, got {labels}")
+
+
+@dataclass(frozen=True)
 class Bench:
     """A unit's cocotb bench: the test module run on Verilator, how the host's vectors become
     its input arrays (``drive``) and how its output arrays are read back into the golden
@@ -119,6 +150,10 @@ def _no_area(params: UnitParams) -> PublishedArea | None:
 
 def _no_parts(params: UnitParams) -> tuple[AreaPart, ...]:
     return ()
+
+
+def _no_peers(params: UnitParams) -> AreaPeers | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -142,6 +177,7 @@ class RtlUnit:
     """(params) → cycles of one vector, when the bench measures them."""
     published_area: Callable[[Any], PublishedArea | None] = field(default=_no_area)
     parts: Callable[[Any], tuple[AreaPart, ...]] = field(default=_no_parts)
+    peers: Callable[[Any], AreaPeers | None] = field(default=_no_peers)
 
 
 @cache

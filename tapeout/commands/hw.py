@@ -137,12 +137,14 @@ def synth(
     as_json: JsonOption = False,
 ) -> None:
     """Synthesize a unit with Yosys to generic gates; report cells and NAND2-equivalents beside
-    its published area, and the share of its parts."""
+    its published area, the share of its parts, and its area beside its peers'."""
     from hw.synth import size_report
 
     rtl, params = _unit_and_params(unit, target, param, bits)
     if not as_json:
-        err.print(f"synthesizing {unit} with Yosys…", highlight=False)
+        peers = rtl.peers(params)
+        extra = f" and {len(peers.peers)} area peers" if peers else ""
+        err.print(f"synthesizing {unit}{extra} with Yosys…", highlight=False)
     doc = size_report(rtl, params)
     if as_json:
         emit_json(doc)
@@ -162,3 +164,23 @@ def synth(
         out.print(f"{part['count']} {label} = {part['percent']} % of the unit"
                   + (f" (published: {published} %, {part['source']})" if published is not None else ""),
                   highlight=False)
+    if doc["peers"]:
+        _print_peers(doc["peers"])
+
+
+def _print_peers(peers: dict) -> None:
+    """The peer table of a ``synth`` document (units: in its JSON), what its columns are, its
+    note and the published figures' sources."""
+    table = Table("peer", "NAND2-eq", "flip-flops", "area", "1 / area", "published",
+                  title="area beside the unit's peers")
+    for label, row in peers["peers"].items():
+        published = row["published"]
+        table.add_row(escape(label), f"{row['nand2_equivalents']:.1f}", str(row["flip_flops"]),
+                      f"{row['relative_area']:.3f}", f"{row['area_efficiency']:.2f}",
+                      "—" if published is None else f"{published:g}")
+    out.print(table)
+    out.print(f"area: NAND2-equivalents relative to {escape(peers['normaliser'])} = 1; 1 / area: "
+              f"area efficiency; published: {escape(peers['published_metric'])}", highlight=False)
+    out.print(escape(peers["note"]), highlight=False)
+    for source in dict.fromkeys(row["source"] for row in peers["peers"].values() if row["source"]):
+        out.print(f"published: {escape(source)}", highlight=False)
