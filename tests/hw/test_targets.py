@@ -246,3 +246,46 @@ def test_compute_models_own_their_dataflow(tmp_path):
     path = _write(tmp_path, lambda d: d["compute"].update(dataflow="roofline"))
     with pytest.raises(UserError, match="compute.dataflow: compute model 'systolic-os' is output-stationary"):
         load_target(path)
+
+
+def _mixpe(d: dict, name: str) -> dict:
+    return d["compute"]["precisions"][name]
+
+
+# Design rules of the MixPE array (sim/mixpe/design.py), checked when the target is loaded.
+MIXPE_RULES = [
+    (lambda d: d["design"].update(partial_sum_bits=18), "design.partial_sum_bits",
+     "18 bits cannot hold the sums of a group of 128 (need 19)"),
+    (lambda d: d["design"].pop("group_sum_bits"), "design.group_sum_bits", "15 bits hold a group of 128"),
+    (lambda d: d["design"].update(group=64), "design.group", "groups of 128"),
+    (lambda d: d["design"].update(activation="int4"), "design.activation", "'int8' or 'fp16'"),
+    (lambda d: d["compute"].update(rows=256, cols=256), "compute", "group must last at least rows = 256"),
+    (lambda d: _mixpe(d, "w4a8").update(macs_per_cycle=16384), "compute.precisions.w4a8.macs_per_cycle",
+     "completes 4096 W4A8 MACs per cycle"),
+    (lambda d: _mixpe(d, "int8").update(macs_per_cycle=4096), "compute.precisions.int8.macs_per_cycle",
+     "completes 2048 W8A8 MACs per cycle"),
+    (lambda d: _mixpe(d, "w4a8").update(act_bits=16), "compute.precisions.w4a8", "runs W4A8 (native)"),
+    (lambda d: d["compute"].update(accumulator_bits=24), "compute.accumulator_bits", "FP32 (32 bits)"),
+    (lambda d: d["compute"].update(sparsity={"pattern": "n:m", "m": 16, "n": [4]}), "compute.sparsity",
+     "no N:M sparsity"),
+]
+
+
+@pytest.mark.parametrize("edit, key, reason", MIXPE_RULES)
+def test_mixpe_design_rules_are_checked_on_load(tmp_path, edit, key, reason):
+    from core.errors import UserError
+    from sim.target import load_target
+
+    path = _write(tmp_path, edit, "mixpe-w4a8")
+    with pytest.raises(UserError) as err:
+        load_target(str(path))
+    assert f"{path}: {key}: " in str(err.value) and reason in str(err.value), str(err.value)
+
+
+def test_mixpe_w4a16_has_no_integer_sum_widths(tmp_path):
+    from core.errors import UserError
+    from sim.target import load_target
+
+    path = _write(tmp_path, lambda d: d["design"].update(partial_sum_bits=19), "mixpe-w4a16")
+    with pytest.raises(UserError, match="design.partial_sum_bits: the W4A16 PE keeps its sums in FP32"):
+        load_target(str(path))

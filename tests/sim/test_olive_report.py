@@ -103,7 +103,7 @@ def test_gpu_pair_runs_on_the_same_card():
 def test_olive_table_shares_the_ant_entries():
     ant, ovp = load_table("ant-cacti-28nm"), load_table("olive-cacti-28nm")
     for action, entry in ant.entries.items():
-        if not action.startswith("mac."):
+        if action.split(".")[0] in ("dram", "sram", "sfu"):  # the memories and the SFU
             assert ovp.pj(action) == entry.pj, action
     assert ovp.pj("mac.ovp4") > ant.pj("mac.pe8x4.int4")
 
