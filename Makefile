@@ -31,6 +31,7 @@ lint: $(STAMP)
 reports: $(STAMP)
 	$(BIN)/tapeout report accuracy -o reports
 	$(BIN)/tapeout report olive -o reports
+	$(BIN)/tapeout report mixpe -o reports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.files import write_json_atomic
 
-SECTIONS = ["bench.trace", "bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate"]
+SECTIONS = ["bench.trace", "bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate", "bench.mixpe"]
 RESULTS = Path(__file__).with_name("results.json")
 
 

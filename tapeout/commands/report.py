@@ -51,7 +51,7 @@ def _study_command(name: str):
         batch: Annotated[int | None, typer.Option("--batch", min=1, help="Sequences per pass (default: the study's).")] = None,
         as_json: JsonOption = False,
     ) -> None:
-        from tapeout.report import accuracy, reproduction
+        from tapeout.report import accuracy, normalised, reproduction
         from tapeout.report.study import load_study
 
         def say(msg: str) -> None:
@@ -67,15 +67,18 @@ def _study_command(name: str):
             a = study.accuracy
             acc = accuracy.quick_accuracy(a.model, a.quick_formats, a.quick_tokens,
                                           f"tapeout report {name}", progress=say)
-        doc = reproduction.build(study, models=models, batch=batch, accuracy=acc, progress=say)
-        write_files({png: reproduction.plot(doc, study), js: dumps_json(doc),
-                     md: reproduction.render_markdown(doc, study, png.name)})
+        runner = normalised if study.reference else reproduction
+        doc = runner.build(study, models=models, batch=batch, accuracy=acc, progress=say)
+        write_files({png: runner.plot(doc, study), js: dumps_json(doc),
+                     md: runner.render_markdown(doc, study, png.name)})
         if as_json:
             emit_json(doc)
         else:
-            for g in doc["geomean"]:
+            pairs = doc["comparisons"] if study.reference else doc["geomean"]
+            for g in pairs:
+                mode = f", {g['mode']} mode" if "mode" in g else ""
                 out.print(f"{g['design']} vs {g['baseline']}: speedup {g['speedup']:.3g}×, "
-                          f"energy {g['energy_reduction']:.3g}× (geomean, simulated)", highlight=False)
+                          f"energy {g['energy_reduction']:.3g}× (geomean{mode}, simulated)", highlight=False)
             out.print(f"wrote {output}/{name}.md, {name}.json, {name}.png", highlight=False)
 
     run.__doc__ = (f"Reproduction study {name} (sim/{name}/study.yaml): speedup and energy of its "

@@ -35,20 +35,26 @@ class Measure:
     seconds_total: float
     joules_total: float
     linear_precision: str
+    cycles_total: int
 
 
 def measure(design: Design, model: str, prefill: int, decode: int, batch: int,
             trace_cache: dict | None = None) -> Measure:
     """Simulate ``design`` on ``batch`` sequences of ``prefill`` tokens (+ ``decode`` steps)."""
     from models.trace.tracer import trace_model
-    from sim.simulate import simulate
-    from sim.target import load_target
 
     cache = trace_cache if trace_cache is not None else {}
     key = (model, prefill, decode, batch)
     if key not in cache:
         cache[key] = trace_model(model, prefill, decode, batch=batch)[0]
-    trace = cache[key]
+    return measure_trace(design, cache[key])
+
+
+def measure_trace(design: Design, trace) -> Measure:
+    """Simulate ``design`` on ``trace``: seconds and joules of its matrix ops and of all ops."""
+    from sim.simulate import simulate
+    from sim.target import load_target
+
     target = load_target(design.target)
     sim = simulate(trace, target, design.format)
     cycles = energy = cycles_all = energy_all = 0.0
@@ -60,7 +66,7 @@ def measure(design: Design, model: str, prefill: int, decode: int, batch: int,
             energy += r.energy_pj
     clock = target.clock
     return Measure(cycles / clock, energy * 1e-12, cycles_all / clock, energy_all * 1e-12,
-                   sim.linear_precision)
+                   sim.linear_precision, int(cycles_all))
 
 
 def geomean(values: list[float]) -> float:
@@ -68,7 +74,7 @@ def geomean(values: list[float]) -> float:
     return math.exp(math.fsum(math.log(v) for v in values) / len(values))
 
 
-def _r(x: float) -> float:
+def sig6(x: float) -> float:
     return float(f"{x:.6g}")
 
 
@@ -96,8 +102,8 @@ def build(study: Study, *, models: dict[str, int] | None = None, batch: int | No
         "setting": {"batch": batch, "prefill": models, "decode": w.decode, "scope": SCOPE},
         "designs": {n: study.designs[n].model_dump() for n in study.needed},
         "runs": [{"design": n, "model": m, "linear_precision": r.linear_precision,
-                  "seconds": _r(r.seconds), "joules": _r(r.joules),
-                  "seconds_end_to_end": _r(r.seconds_total), "joules_end_to_end": _r(r.joules_total)}
+                  "seconds": sig6(r.seconds), "joules": sig6(r.joules),
+                  "seconds_end_to_end": sig6(r.seconds_total), "joules_end_to_end": sig6(r.joules_total)}
                  for (n, m), r in runs.items()],
         "comparisons": comparisons,
         "geomean": _geomeans(study.comparisons, comparisons, study),
@@ -117,9 +123,9 @@ def _comparisons(pairs, models: dict[str, int], runs: dict[tuple[str, str], Meas
             d, b = runs[design, model], runs[baseline, model]
             rows.append({
                 "design": design, "baseline": baseline, "model": model,
-                "speedup": _r(b.seconds / d.seconds), "energy_reduction": _r(b.joules / d.joules),
-                "speedup_end_to_end": _r(b.seconds_total / d.seconds_total),
-                "energy_reduction_end_to_end": _r(b.joules_total / d.joules_total)})
+                "speedup": sig6(b.seconds / d.seconds), "energy_reduction": sig6(b.joules / d.joules),
+                "speedup_end_to_end": sig6(b.seconds_total / d.seconds_total),
+                "energy_reduction_end_to_end": sig6(b.joules_total / d.joules_total)})
     return rows
 
 
@@ -130,7 +136,7 @@ def _geomeans(pairs, comparisons: list[dict], study: Study) -> list[dict]:
         rows = [c for c in comparisons if c["design"] == design and c["baseline"] == baseline]
         entry = {"design": design, "baseline": baseline}
         for key in RATIOS:
-            entry[key] = _r(geomean([c[key] for c in rows]))
+            entry[key] = sig6(geomean([c[key] for c in rows]))
         published = next((p for p in study.published.ratios
                           if (p.design, p.baseline) == (design, baseline)), None)
         if published:
@@ -144,11 +150,11 @@ def _geomeans(pairs, comparisons: list[dict], study: Study) -> list[dict]:
 
 # --- markdown and plot ---------------------------------------------------------------------------
 
-def _x(v: float) -> str:
+def times(v: float) -> str:
     return f"{v:.2f}×"
 
 
-class _Ranges:
+class Ranges:
     """``{range[DESIGN/BASELINE/KEY]}`` in a study's prose: the per-model range of that ratio."""
 
     def __init__(self, doc: dict):
@@ -176,24 +182,24 @@ def render_markdown(doc: dict, study: Study, image: str) -> str:
              "|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for g in doc["geomean"]:
         pub = "published_speedup" in g
-        lines.append(f"| {g['design']} | {g['baseline']} | {_x(g['speedup'])} | {_x(g['energy_reduction'])} | "
-                     + (f"{_x(g['published_speedup'])} (published) | {_x(g['published_energy_reduction'])} "
+        lines.append(f"| {g['design']} | {g['baseline']} | {times(g['speedup'])} | {times(g['energy_reduction'])} | "
+                     + (f"{times(g['published_speedup'])} (published) | {times(g['published_energy_reduction'])} "
                         f"(published) | {'yes' if g['within_tolerance'] else '**no**'}" if pub else "— | — | —")
-                     + f" | {_x(g['speedup_end_to_end'])} | {_x(g['energy_reduction_end_to_end'])} |")
+                     + f" | {times(g['speedup_end_to_end'])} | {times(g['energy_reduction_end_to_end'])} |")
     lines += ["", f"Published: {doc['published']['citation']}.", "",
               "## Per model", "",
               "| design | baseline | model | speedup | energy reduction | speedup (end to end) | energy (end to end) |",
               "|---|---|---|---:|---:|---:|---:|"]
     for c in doc["comparisons"]:
-        lines.append(f"| {c['design']} | {c['baseline']} | {c['model']} | {_x(c['speedup'])} | "
-                     f"{_x(c['energy_reduction'])} | {_x(c['speedup_end_to_end'])} | "
-                     f"{_x(c['energy_reduction_end_to_end'])} |")
+        lines.append(f"| {c['design']} | {c['baseline']} | {c['model']} | {times(c['speedup'])} | "
+                     f"{times(c['energy_reduction'])} | {times(c['speedup_end_to_end'])} | "
+                     f"{times(c['energy_reduction_end_to_end'])} |")
     lines += ["", "## Designs", "", "| design | target | linear-layer format | why |", "|---|---|---|---|"]
     lines += [f"| {n} | `{d['target']}` | `{d['format']}` | {d['why']} |" for n, d in doc["designs"].items()]
     lines += ["", "## Assumptions", "", "| item | value | source |", "|---|---|---|"]
     lines += [f"| {a['item']} | {a['value']} | {a['source']} |" for a in doc["assumptions"]]
     lines += ["", "## Where we differ from the paper, and why", ""] + _differences(doc, study, band)
-    lines += ["", "## Accuracy beside speed", ""] + _accuracy_lines(doc["accuracy"], study)
+    lines += ["", "## Accuracy beside speed", ""] + accuracy_lines(doc["accuracy"], study)
     return "\n".join(lines) + "\n"
 
 
@@ -202,21 +208,21 @@ def _differences(doc: dict, study: Study, band: str) -> list[str]:
     for g in doc["geomean"]:
         if "published_speedup" in g:
             verdict = "within" if g["within_tolerance"] else "outside"
-            out.append(f"- {g['design']} over {g['baseline']}: {_x(g['speedup'])} / "
-                       f"{_x(g['energy_reduction'])} simulated vs {_x(g['published_speedup'])} / "
-                       f"{_x(g['published_energy_reduction'])} published — {verdict} {band}.")
-    ranges = _Ranges(doc)
+            out.append(f"- {g['design']} over {g['baseline']}: {times(g['speedup'])} / "
+                       f"{times(g['energy_reduction'])} simulated vs {times(g['published_speedup'])} / "
+                       f"{times(g['published_energy_reduction'])} published — {verdict} {band}.")
+    ranges = Ranges(doc)
     out += [f"- {text.format(range=ranges)}" for text in study.differences]
     sens = doc["sensitivity"]["geomean"]
     if sens:
         out += ["", "### Sensitivity", "", "| design | baseline | speedup | energy reduction |",
                 "|---|---|---:|---:|"]
         out += [f"| {g['design']} | {g['baseline']} (`{doc['designs'][g['baseline']]['format']}`) | "
-                f"{_x(g['speedup'])} | {_x(g['energy_reduction'])} |" for g in sens]
+                f"{times(g['speedup'])} | {times(g['energy_reduction'])} |" for g in sens]
     return out
 
 
-def _accuracy_lines(acc: dict | None, study: Study) -> list[str]:
+def accuracy_lines(acc: dict | None, study: Study) -> list[str]:
     if acc is None:
         return ["No accuracy report was available; run `tapeout report accuracy` first."]
     ppl = acc["perplexity"]

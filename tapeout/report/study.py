@@ -11,7 +11,10 @@ the runner (:mod:`tapeout.report.reproduction`) never name a design. A study giv
 - ``assumptions`` (item, value, source) and ``differences`` (prose; ``{range[D/B/KEY]}`` becomes
   the per-model range of that ratio);
 - ``accuracy``: the model whose perplexity is shown beside speed, the quick format set used
-  when no accuracy report exists, and the published accuracy to compare with.
+  when no accuracy report exists, and the published accuracy to compare with;
+- optionally ``reference`` (a design every other is normalised to) and ``paper_workload`` (the
+  paper's own GEMM list, run as mode ``paper`` beside the traced model, mode ``full``): such a
+  study is run by :mod:`tapeout.report.normalised`.
 
 A file that breaks the schema, or names a design, format or target that does not exist, is one
 message naming the file, the key and the reason.
@@ -40,6 +43,16 @@ class Workload(Strict):
     batch: int = Field(ge=1, le=4096)
     prefill: dict[str, Annotated[int, Field(ge=1)]] = Field(min_length=1)
     decode: int = Field(default=0, ge=0)
+
+
+class PaperWorkload(Strict):
+    """The paper's own simulator workload: per layer only the linear GEMMs (QKV, output, FC1,
+    FC2 with a non-gated MLP of ``mlp_ratio``·d) on one batch of ``tokens`` rows
+    (:func:`models.trace.gemms.linear_gemm_trace`)."""
+
+    tokens: int = Field(ge=1, le=65536)
+    mlp_ratio: int = Field(default=4, ge=1, le=64)
+    why: str
 
 
 class Design(Strict):
@@ -91,9 +104,18 @@ class Study(Strict):
     assumptions: list[Assumption]
     differences: list[str] = Field(default_factory=list)
     accuracy: Accuracy
+    reference: str | None = None
+    """A design every other is normalised to (``time_vs_<its format>``): the study reports each
+    design's time and energy against it, per mode (:mod:`tapeout.report.normalised`)."""
+    paper_workload: PaperWorkload | None = None
+    """Mode ``paper`` of a normalised study, run beside mode ``full`` (``workload``)."""
 
     @model_validator(mode="after")
     def _pairs_name_designs(self) -> Study:
+        if self.reference is not None and self.reference not in self.designs:
+            raise ValueError(f"reference: {self.reference} is not one of designs")
+        if self.paper_workload is not None and self.reference is None:
+            raise ValueError("paper_workload: only a normalised study (with a reference) runs two modes")
         for key, pairs in (("comparisons", self.comparisons), ("sensitivity", self.sensitivity)):
             for pair in pairs:
                 unknown = [d for d in pair if d not in self.designs]
@@ -127,8 +149,11 @@ class Study(Strict):
 
     @property
     def needed(self) -> list[str]:
-        """The designs the pairs use, in the order ``designs`` lists them."""
+        """The designs to simulate, in the order ``designs`` lists them: every one in a
+        normalised study, else those the pairs use."""
         used = {d for pair in self.comparisons + self.sensitivity for d in pair}
+        if self.reference is not None:
+            used.add(self.reference)
         return [d for d in self.designs if d in used]
 
 
