@@ -21,9 +21,10 @@ dequantizers on the column edge.
   FP32 accumulator (``result_<j>``), with the zero point and scale latched from the group's last
   element; after the tile's last group the W4A8 build multiplies by the token scale.
 
-Tile protocol (:func:`hw.drivers.tiles`): one element per cycle with ``valid``, ``first`` on the
-tile's first element and ``last`` on its last; ``zero`` / ``scale`` are sampled on each group's
-last element. ``done`` pulses for one cycle when the results hold the tile:
+Tile protocol (:func:`hw.drivers.tiles`): one tile in flight — a tile starts after the previous
+tile's ``done`` — with one element per cycle, ``valid``, ``first`` on the tile's first element
+and ``last`` on its last; ``zero`` / ``scale`` are sampled on each group's last element and
+``token_scale`` on the tile's last. ``done`` pulses for one cycle when the results hold the tile:
 :func:`sim.mixpe.tile.mixpe_array_tile_cycles` = ``K + rows + cols`` cycles after the first
 element is presented (that cycle counted). ``result_<j>`` keep the tile until the next
 tile's first group is dequantized.
@@ -60,8 +61,8 @@ class MixPeArray(wiring.Component):
     - ``x``: one activation per row (INT8, or FP16 bits);
     - ``q``, ``zero``, ``scale``: per column, the weight code (0..15), the group's zero point
       (0..15) and scale (FP16 bits);
-    - ``token_scale`` (W4A8 only): per row, the token's FP32 activation scale; hold it for the
-      whole tile;
+    - ``token_scale`` (W4A8 only): per row, the token's FP32 activation scale, sampled with the
+      tile's last element;
     - ``valid``, ``first``, ``last``: the tile protocol;
     - ``result_<j>``: FP32 bits of column j's outputs, row i in lane i (one port per column:
       a 64 × 64 array's outputs would not fit one signal);
@@ -136,6 +137,11 @@ class MixPeArray(wiring.Component):
                     source = getattr(left, f"{name}_out") if left else getattr(row_ctrl[i], name)
                     m.d.comb += getattr(pe, name).eq(source)
 
+        if w4a8:  # the token scales of the tile, sampled with its last element
+            token_scale = Signal.like(self.token_scale)
+            with m.If(self.valid & self.last):
+                m.d.sync += token_scale.eq(self.token_scale)
+
         # row edge: group sums, and the bottom bus carrying them on the read-out schedule
         edge = data.StructLayout({"valid": 1, "row": range(rows), "first_group": 1,
                                   "last_group": 1, "sum": self._sum_width(),
@@ -153,7 +159,7 @@ class MixPeArray(wiring.Component):
             m.d.comb += [entry.valid.eq(1), entry.row.eq(i), entry.first_group.eq(flags[0]),
                          entry.last_group.eq(flags[1]), entry.sum.eq(gs.sum)]
             if w4a8:
-                m.d.comb += entry.token_scale.eq(self.token_scale[i])
+                m.d.comb += entry.token_scale.eq(token_scale[i])
             sources.append((gs.done, entry.as_value()))
         bottom = [Signal(edge, name="bottom_0")]
         m.d.comb += bottom[0].eq(_or_all([Mux(sel, v, 0) for sel, v in sources]))

@@ -268,6 +268,9 @@ class MixPeArrayParams(UnitParams):
         return sized
 
     def problem(self) -> str | None:
+        if self.bits == 16 and (self.partial_sum_bits, self.group_sum_bits) != (19, 15):
+            return ("the W4A16 build keeps its sums in FP32; partial_sum_bits and group_sum_bits "
+                    "apply to bits=8 only")
         problem = (_bits_problem(self.bits)
                    or (None if self.group >= 2 else f"group must be ≥ 2, got {self.group}")
                    or array_problem(self.rows, self.cols, self.group)

@@ -150,7 +150,7 @@ def array_tiles(rows: int, cols: int, k: int, group: int, fp16: bool, tiles: int
     and scales ``[tiles, cols, k / group]``.
 
     Half the tiles are real (tokens × output channels of one layer-0 linear, a group-aligned K
-    window), a quarter random (codes, zero points, x over their full ranges, FP16 scales
+    window; random instead when ``k`` is wider than every layer-0 input, 1536), a quarter random (codes, zero points, x over their full ranges, FP16 scales
     log-uniform over the normal range), a quarter adversarial: q and z ∈ {0, 15}, x ∈ {±127,
     0} or the FP16 extremes, scales at 65504, 1 and the smallest subnormal.
     """
@@ -164,6 +164,8 @@ def array_tiles(rows: int, cols: int, k: int, group: int, fp16: bool, tiles: int
     layers = [layer for layer in real_layers(group) if layer.q.shape[1] >= k]
     for t in range(tiles):
         kind = t % 4
+        if kind in (0, 1) and not layers:
+            kind = 2
         if kind in (0, 1):
             layer = layers[rng.integers(len(layers))]
             g0 = int(rng.integers(0, layer.q.shape[1] // group - groups + 1))

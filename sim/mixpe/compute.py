@@ -11,7 +11,15 @@ Energy is charged where the RTL spends it: one MAC action per product; once per 
 group, pass) the column dequantizer (:data:`~sim.mixpe.design.DEQUANT_ACTION`: FP32 multiply
 and add, plus ``P − z·S`` for W4A8 or ``z·σ`` and ``p − t`` for W4A16); once per (token, element,
 pass) and fold the row's group sum (:data:`~sim.mixpe.design.GROUP_SUM_ACTION`, recomputed by
-every fold, as the RTL does); and for W4A8 once per output the token-scale multiply.
+every fold, as the RTL does); and for W4A8 once per output the token-scale multiply. MAC and
+group-sum counts are of real elements: the zeros padding K to whole groups stream through the
+cycles but switch nothing in a shift-and-add PE (every shifted copy is gated off).
+
+When the mapper splits K (partial sums spilled and read back, ``first_k`` false on the later
+tiles), the model assumes the column accumulators are reloaded with the spilled FP32 partial
+sums and the token scale applied once, after the last K tile (charged with the first). The RTL
+does not have that reload port — every tile starts its accumulators at +0 — so such a split is
+a stated extension; the mapper never splits a weight group (K tiles are whole groups).
 """
 
 from __future__ import annotations
@@ -52,6 +60,6 @@ class MixPeArrayModel(SystolicOutputStationary):
                           a_reads=folds_n, w_reads=math.ceil(m / self.rows))
         cost.actions[design.DEQUANT_ACTION[d.activation]] = m * n * groups
         cost.actions[design.GROUP_SUM_ACTION[d.activation]] = m * k * passes * folds_n
-        if d.activation == "int8":
+        if d.activation == "int8" and first_k:  # once per output (see the module docstring)
             cost.actions[design.TOKEN_SCALE_ACTION] = m * n
         return cost

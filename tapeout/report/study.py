@@ -149,8 +149,8 @@ class Study(Strict):
 
     @property
     def needed(self) -> list[str]:
-        """The designs to simulate, in the order ``designs`` lists them: every one in a
-        normalised study, else those the pairs use."""
+        """The designs to simulate, in the order ``designs`` lists them: those the pairs use,
+        and the reference of a normalised study."""
         used = {d for pair in self.comparisons + self.sensitivity for d in pair}
         if self.reference is not None:
             used.add(self.reference)

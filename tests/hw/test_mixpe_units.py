@@ -64,40 +64,56 @@ def test_pe_w4a8_products_are_shift_and_add_of_codes():
     assert seen == [(1905, 0), (0, 0), (0, 1), (-1920, 1)]
 
 
+SHAPES = [(3, 4, 4, 12), (1, 5, 4, 4), (4, 1, 4, 8), (4, 4, 4, 4)]
+"""(rows, cols, group, k): a general tile, one row with K = one group, rows = group with one
+column, and rows = group = K."""
+
+
+@pytest.mark.parametrize("rows, cols, group, k", SHAPES)
 @pytest.mark.parametrize("bits", [8, 16])
-def test_small_array_tiles_match_golden_gemm_and_cycle_formula(bits):
-    """A 3 × 4 array, groups of 4, tiles of 3 groups: every output's FP32 bits equal the golden
-    GEMM's and every tile takes the formula's cycles (each of the four vector kinds)."""
+def test_small_array_tiles_match_golden_gemm_and_cycle_formula(bits, rows, cols, group, k):
+    """Every output's FP32 bits equal the golden GEMM's and every tile takes the formula's
+    cycles (each of the four vector kinds). Zero points, scales and token scales are garbage
+    except where the protocol samples them (a group's last element, the tile's last)."""
     unit = get_unit("mixpe-array")
-    params = resolve_params(unit, options={"rows": "3", "cols": "4", "group": "4", "k": "12",
-                                           "bits": str(bits), "partial_sum_bits": "14",
-                                           "group_sum_bits": "10"})
-    v = array_tiles(3, 4, 12, 4, bits == 16, 4, seed=1)
+    params = resolve_params(unit, options={
+        "rows": str(rows), "cols": str(cols), "group": str(group), "k": str(k), "bits": str(bits),
+        "partial_sum_bits": "14", "group_sum_bits": "10"} | ({} if bits == 8 else {
+            "partial_sum_bits": "19", "group_sum_bits": "15"}))
+    v = array_tiles(rows, cols, k, group, bits == 16, 4, seed=1)
     want = unit.golden(params, v)
     drive = unit.bench.drive(params, v)
     dut = unit.build(params)
     widths = {"x": bits, "q": 4, "zero": 4, "scale": 16, "token_scale": 32}
+    sampled = {"zero": lambda beat: beat % group == group - 1, "scale": lambda beat: beat % group == group - 1,
+               "token_scale": lambda beat: beat == k - 1}
+    rng = np.random.default_rng(7)
 
     async def tb(ctx):
         for t in range(len(want)):
-            for beat in range(params.k):
-                for port, lanes in widths.items():
+            for beat in range(k):
+                for port, bits_ in widths.items():
                     if port in drive:
                         for lane, value in enumerate(drive[port][t, beat]):
-                            ctx.set(getattr(dut, port)[lane], int(value) & ((1 << lanes) - 1))
+                            keep = sampled.get(port, lambda _: True)(beat)
+                            value = int(value) if keep else int(rng.integers(0, 1 << bits_))
+                            ctx.set(getattr(dut, port)[lane], value & ((1 << bits_) - 1))
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.first, beat == 0)
-                ctx.set(dut.last, beat == params.k - 1)
+                ctx.set(dut.last, beat == k - 1)
                 await ctx.tick()
             ctx.set(dut.valid, 0)
-            cycles = params.k
+            if "token_scale" in drive:
+                for lane in range(rows):
+                    ctx.set(dut.token_scale[lane], int(rng.integers(0, 1 << 32)))
+            cycles = k
             while not ctx.get(dut.done):
                 await ctx.tick()
                 cycles += 1
-            got = np.array([[ctx.get(getattr(dut, f"result_{j}")[i]) for j in range(4)]
-                            for i in range(3)], np.int64).reshape(-1)
+            got = np.array([[ctx.get(getattr(dut, f"result_{j}")[i]) for j in range(cols)]
+                            for i in range(rows)], np.int64).reshape(-1)
             assert (got == want[t]).all(), (t, got, want[t])
-            assert cycles == mixpe_array_tile_cycles(3, 4, 12) == 12 + 3 + 4
+            assert cycles == mixpe_array_tile_cycles(rows, cols, k) == k + rows + cols
 
     _run(dut, tb)
 
@@ -125,6 +141,7 @@ def test_array_refuses_a_group_shorter_than_its_rows():
     ({"k": "100"}, "positive multiple of group 128"),
     ({"partial_sum_bits": "18"}, "partial_sum_bits = 18 cannot hold the sums of a group of 128 (need 19)"),
     ({"group_sum_bits": "14"}, "group_sum_bits = 14 cannot hold"),
+    ({"bits": "16", "partial_sum_bits": "3"}, "the W4A16 build keeps its sums in FP32"),
 ])
 def test_array_parameters_are_checked(options, message):
     with pytest.raises(UserError) as err:
@@ -152,3 +169,8 @@ def test_array_verilog_is_lint_clean(bits):
     unit = get_unit("mixpe-array")
     assert lint(elaborate(unit, resolve_params(unit, options={"bits": str(bits), "rows": "4",
                                                               "cols": "4"}))) == []
+
+
+def test_tiles_wider_than_every_real_layer_are_random():
+    v = array_tiles(2, 2, 2048, 128, False, 2, seed=0)
+    assert v["x"].shape == (2, 2, 2048) and v["zero"].shape == (2, 2, 16)

@@ -37,6 +37,8 @@ def test_w4a8_model_counts_folds_groups_and_passes():
     assert cost.actions["mixpe.dequant.w4a8"] == 128 * 192 * 32      # once per output and group
     assert cost.actions["mixpe.groupsum.w4a8"] == 128 * 4096 * 3      # once per column fold
     assert cost.actions["mixpe.token_scale"] == 128 * 192
+    # a later K tile continues the accumulation: the token scale is applied once per output
+    assert "mixpe.token_scale" not in model.matmul((128, 4096, 192), w4a8, 1.0, False).actions
     # K is padded to whole groups: 100 elements cost one group of 128
     assert model.matmul((64, 100, 64), w4a8, 1.0, True).cycles == mixpe_array_tile_cycles(64, 64, 128)
     # an INT8 operand takes two 4-bit passes: twice the groups
