@@ -29,6 +29,7 @@ from tapeout.report.reproduction import (
     accuracy_lines,
     geomean,
     measure_trace,
+    published_verdict,
     sig6,
     times,
 )
@@ -129,14 +130,8 @@ def _comparisons(study: Study, pairs, runs, models, modes) -> list[dict]:
                      "per_model": {m: {"speedup": sig6(b.seconds_total / d.seconds_total),
                                        "energy_reduction": sig6(b.joules_total / d.joules_total)}
                                    for m, (b, d) in zip(models, per_model, strict=True)}}
-            published = next((p for p in study.published.ratios
-                              if (p.design, p.baseline) == (design, baseline)), None)
-            if published and mode == verdict_mode:
-                tol = study.published.tolerance
-                entry["published_speedup"] = published.speedup
-                entry["published_energy_reduction"] = published.energy_reduction
-                entry["within_tolerance"] = all(abs(entry[k] / getattr(published, k) - 1) <= tol
-                                                for k in ("speedup", "energy_reduction"))
+            if mode == verdict_mode:
+                entry.update(published_verdict(study, entry))
             out.append(entry)
     return out
 

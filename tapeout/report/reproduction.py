@@ -130,22 +130,30 @@ def _comparisons(pairs, models: dict[str, int], runs: dict[tuple[str, str], Meas
 
 
 def _geomeans(pairs, comparisons: list[dict], study: Study) -> list[dict]:
-    tolerance = study.published.tolerance
     means = []
     for design, baseline in pairs:
         rows = [c for c in comparisons if c["design"] == design and c["baseline"] == baseline]
         entry = {"design": design, "baseline": baseline}
         for key in RATIOS:
             entry[key] = sig6(geomean([c[key] for c in rows]))
-        published = next((p for p in study.published.ratios
-                          if (p.design, p.baseline) == (design, baseline)), None)
-        if published:
-            entry["published_speedup"] = published.speedup
-            entry["published_energy_reduction"] = published.energy_reduction
-            entry["within_tolerance"] = all(abs(entry[k] / getattr(published, k) - 1) <= tolerance
-                                            for k in ("speedup", "energy_reduction"))
+        entry.update(published_verdict(study, entry))
         means.append(entry)
     return means
+
+
+def published_verdict(study: Study, entry: dict) -> dict:
+    """The published ratios of ``entry``'s (design, baseline) pair and whether its simulated
+    ``speedup`` and ``energy_reduction`` are within the study's tolerance of them (``{}``: the
+    paper publishes none for the pair)."""
+    published = next((p for p in study.published.ratios
+                      if (p.design, p.baseline) == (entry["design"], entry["baseline"])), None)
+    if published is None:
+        return {}
+    tolerance = study.published.tolerance
+    return {"published_speedup": published.speedup,
+            "published_energy_reduction": published.energy_reduction,
+            "within_tolerance": all(abs(entry[k] / getattr(published, k) - 1) <= tolerance
+                                    for k in ("speedup", "energy_reduction"))}
 
 
 # --- markdown and plot ---------------------------------------------------------------------------
