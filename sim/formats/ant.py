@@ -164,3 +164,17 @@ class AntFormat(NumberFormat):
 
 
 ANT_W4A4 = AntFormat()
+
+
+def _ant_mix() -> NumberFormat:
+    from sim.formats.intq import INT8
+    from sim.formats.perlayer import PerLayerFormat
+
+    return PerLayerFormat(
+        "ant-mix", ANT_W4A4, INT8, every=5,
+        description="ANT's 4/8-bit mix: ant-w4a4 on 80 % of the transformer blocks, INT8 on every "
+                    "fifth block (4, 9, …) and outside the blocks (the MixPE public simulator's "
+                    "ANT runs 80 % of layers at 4 bits, papers/mixpe.md; which ones is our decision)")
+
+
+ANT_MIX = _ant_mix()

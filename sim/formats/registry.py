@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.errors import UserError
 from sim.formats.adafloat import ADAFLOAT_W8A8
-from sim.formats.ant import ANT_W4A4
+from sim.formats.ant import ANT_MIX, ANT_W4A4
 from sim.formats.flightllm import FLIGHTLLM_W4S
 from sim.formats.floating import BF16, FP16, FP32
 from sim.formats.gobo import GOBO_W3, GOBO_W4
@@ -15,7 +15,7 @@ from sim.formats.ovp import OLIVE_W4A4, OLIVE_W8A8
 
 FORMATS = {f.name: f for f in (FP32, FP16, BF16,
                                 INT8, INT4, OLIVE_W4A4, OLIVE_W8A8,
-                                ANT_W4A4, OLACCEL_W4A4, ADAFLOAT_W8A8,
+                                ANT_W4A4, ANT_MIX, OLACCEL_W4A4, ADAFLOAT_W8A8,
                                 MIXPE_W4A8, MIXPE_W4A16, FLIGHTLLM_W4S, GOBO_W3, GOBO_W4)}
 
 
