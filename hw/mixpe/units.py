@@ -28,7 +28,7 @@ from hw.registry import (
 )
 from sim.formats.base import Encoded, Role
 from sim.formats.mixpe import GROUP, gemm_w4a8, gemm_w4a16, shift_add
-from sim.mixpe.design import MixPeDesign, array_problem, group_sum_needed, partial_sum_needed
+from sim.mixpe.design import MixPeDesign, array_problem, group_sum_needed, narrow_width
 from sim.mixpe.tile import mixpe_array_tile_cycles
 
 ACTIVATIONS = {8: "int8", 16: "fp16"}
@@ -44,13 +44,12 @@ def _bits_problem(bits: int) -> str | None:
 
 
 def _width_problem(bits: int, group: int, partial_sum_bits: int, group_sum_bits: int) -> str | None:
-    if bits == 16:
+    """The design rule on W4A8 sum widths (:func:`sim.mixpe.design.narrow_width`) as a message."""
+    narrow = None if bits == 16 else narrow_width(group, partial_sum_bits, group_sum_bits)
+    if narrow is None:
         return None
-    for name, have, need in (("partial_sum_bits", partial_sum_bits, partial_sum_needed(group)),
-                             ("group_sum_bits", group_sum_bits, group_sum_needed(group))):
-        if have < need:
-            return f"{name} = {have} cannot hold the sums of a group of {group} (need {need})"
-    return None
+    name, have, need = narrow
+    return f"{name} = {have} cannot hold the sums of a group of {group} (need {need})"
 
 
 def _design(target) -> MixPeDesign:

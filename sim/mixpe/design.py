@@ -84,6 +84,17 @@ def array_problem(rows: int, cols: int, group: int) -> str | None:
     return None
 
 
+def narrow_width(group: int, partial_sum_bits: int | None, group_sum_bits: int | None
+                 ) -> tuple[str, int | None, int] | None:
+    """The first W4A8 sum width that cannot hold the sums of a group of ``group`` (or is
+    missing), as (name, bits given, bits needed); ``None`` when both suffice."""
+    for key, have, need in (("partial_sum_bits", partial_sum_bits, partial_sum_needed(group)),
+                            ("group_sum_bits", group_sum_bits, group_sum_needed(group))):
+        if have is None or have < need:
+            return key, have, need
+    return None
+
+
 def width_problem(design: MixPeDesign) -> tuple[str, str] | None:
     """(key, reason) if an accumulator width of ``design`` cannot hold the golden sums."""
     if design.activation == "fp16":
@@ -91,16 +102,15 @@ def width_problem(design: MixPeDesign) -> tuple[str, str] | None:
             if getattr(design, key) is not None:
                 return (f"design.{key}", "the W4A16 PE keeps its sums in FP32; drop this integer width")
         return None
-    for key, need in (("partial_sum_bits", partial_sum_needed(design.group)),
-                      ("group_sum_bits", group_sum_needed(design.group))):
-        have = getattr(design, key)
-        if have is None:
-            return (f"design.{key}", f"the W4A8 PE needs this width; {need} bits hold a group of "
-                                     f"{design.group}")
-        if have < need:
-            return (f"design.{key}", f"{have} bits cannot hold the sums of a group of "
-                                     f"{design.group} (need {need})")
-    return None
+    narrow = narrow_width(design.group, design.partial_sum_bits, design.group_sum_bits)
+    if narrow is None:
+        return None
+    key, have, need = narrow
+    if have is None:
+        return (f"design.{key}", f"the W4A8 PE needs this width; {need} bits hold a group of "
+                                 f"{design.group}")
+    return (f"design.{key}", f"{have} bits cannot hold the sums of a group of {design.group} "
+                             f"(need {need})")
 
 
 def check(target: TargetSpec, design: MixPeDesign) -> None:

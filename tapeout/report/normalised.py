@@ -32,6 +32,7 @@ from tapeout.report.reproduction import (
     published_verdict,
     sig6,
     times,
+    verdict_line,
 )
 from tapeout.report.study import Study
 
@@ -202,12 +203,8 @@ def render_markdown(doc: dict, study: Study, image: str) -> str:
     lines += ["", "## Assumptions", "", "| item | value | source |", "|---|---|---|"]
     lines += [f"| {a['item']} | {a['value']} | {a['source']} |" for a in doc["assumptions"]]
     lines += ["", "## Where we differ from the paper, and why", ""]
-    for c in doc["comparisons"]:
-        if "published_speedup" in c:
-            verdict = "within" if c["within_tolerance"] else "outside"
-            lines.append(f"- {c['design']} over {c['baseline']} ({c['mode']} mode): {times(c['speedup'])} / "
-                         f"{times(c['energy_reduction'])} simulated vs {times(c['published_speedup'])} / "
-                         f"{times(c['published_energy_reduction'])} published — {verdict} {band}.")
+    lines += [verdict_line(c, band, f" ({c['mode']} mode)") for c in doc["comparisons"]
+              if "published_speedup" in c]
     ranges = _ranges(doc)
     lines += [f"- {text.format(range=ranges)}" for text in study.differences]
     lines += ["", "## Accuracy beside speed", ""] + accuracy_lines(doc["accuracy"], study)

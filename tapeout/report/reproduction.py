@@ -211,14 +211,17 @@ def render_markdown(doc: dict, study: Study, image: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdict_line(entry: dict, band: str, where: str = "") -> str:
+    """A bullet comparing ``entry``'s simulated ratios with the published ones (``where``: e.g.
+    `` (paper mode)``)."""
+    verdict = "within" if entry["within_tolerance"] else "outside"
+    return (f"- {entry['design']} over {entry['baseline']}{where}: {times(entry['speedup'])} / "
+            f"{times(entry['energy_reduction'])} simulated vs {times(entry['published_speedup'])} / "
+            f"{times(entry['published_energy_reduction'])} published — {verdict} {band}.")
+
+
 def _differences(doc: dict, study: Study, band: str) -> list[str]:
-    out = []
-    for g in doc["geomean"]:
-        if "published_speedup" in g:
-            verdict = "within" if g["within_tolerance"] else "outside"
-            out.append(f"- {g['design']} over {g['baseline']}: {times(g['speedup'])} / "
-                       f"{times(g['energy_reduction'])} simulated vs {times(g['published_speedup'])} / "
-                       f"{times(g['published_energy_reduction'])} published — {verdict} {band}.")
+    out = [verdict_line(g, band) for g in doc["geomean"] if "published_speedup" in g]
     ranges = Ranges(doc)
     out += [f"- {text.format(range=ranges)}" for text in study.differences]
     sens = doc["sensitivity"]["geomean"]
