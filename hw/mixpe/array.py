@@ -32,7 +32,10 @@ tile's first group is dequantized.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+import operator
+from functools import reduce
+
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,13 +49,10 @@ from sim.formats.mixpe import A_BITS, W_BITS, ZERO_BITS
 from sim.mixpe.design import array_problem
 
 
-def _or_all(values: list):
-    """OR of ``values``: an AND-OR bus when each is ``Mux(select, value, 0)`` with at most one
-    select high per cycle."""
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
+def _bus(sources) -> Value:
+    """An AND-OR bus: the value of whichever ``(select, value)`` source is selected this cycle
+    (at most one is), 0 when none is."""
+    return reduce(operator.or_, (Mux(select, value, 0) for select, value in sources))
 
 
 class MixPeArray(wiring.Component):
@@ -162,7 +162,7 @@ class MixPeArray(wiring.Component):
                 m.d.comb += entry.token_scale.eq(token_scale[i])
             sources.append((gs.done, entry.as_value()))
         bottom = [Signal(edge, name="bottom_0")]
-        m.d.comb += bottom[0].eq(_or_all([Mux(sel, v, 0) for sel, v in sources]))
+        m.d.comb += bottom[0].eq(_bus(sources))
         for j in range(1, cols):
             stage = Signal(edge, name=f"bottom_{j}")
             m.d.sync += stage.eq(bottom[j - 1])
@@ -171,7 +171,7 @@ class MixPeArray(wiring.Component):
         # column edge: read-out bus, dequantizer, accumulators (= result)
         finished = Signal(cols)
         for j in range(cols):
-            readout = _or_all([Mux(pes[i][j].done, pes[i][j].p, 0) for i in range(rows)])
+            readout = _bus((pes[i][j].done, pes[i][j].p) for i in range(rows))
             params = Signal.like(col_in[j], name=f"group_params_{j}")
             with m.If(pes[0][j].valid & pes[0][j].last):
                 m.d.sync += params.eq(col[j])
