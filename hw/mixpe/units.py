@@ -28,11 +28,19 @@ from hw.registry import (
 )
 from sim.formats.base import Encoded, Role
 from sim.formats.mixpe import GROUP, gemm_w4a8, gemm_w4a16, shift_add
-from sim.mixpe.design import MixPeDesign, array_problem, group_sum_needed, narrow_width
+from sim.mixpe.design import (
+    MixPeDesign,
+    array_problem,
+    group_sum_needed,
+    narrow_width,
+    partial_sum_needed,
+)
 from sim.mixpe.tile import mixpe_array_tile_cycles
 
 ACTIVATIONS = {8: "int8", 16: "fp16"}
 """``bits`` (activation bits) → the PE kind."""
+WIDTHS = (partial_sum_needed(GROUP), group_sum_needed(GROUP))
+"""The default W4A8 (partial-sum, group-sum) bits: what a group of the formats' 128 needs (19, 15)."""
 
 
 def _fp32_bits(values) -> np.ndarray:
@@ -88,7 +96,7 @@ class MixPePeParams(UnitParams):
     """A stand-alone PE with a ``partial_sum_bits`` integer sum; the bench restarts it at least
     every ``group`` elements."""
 
-    partial_sum_bits: int = 19
+    partial_sum_bits: int = WIDTHS[0]
     group: int = field(default=GROUP, metadata=BENCH)
 
     @classmethod
@@ -252,8 +260,8 @@ class MixPeArrayParams(UnitParams):
     cols: int = 8
     bits: int = 8
     group: int = GROUP
-    partial_sum_bits: int = 19
-    group_sum_bits: int = 15
+    partial_sum_bits: int = WIDTHS[0]
+    group_sum_bits: int = WIDTHS[1]
     k: int = field(default=2 * GROUP, metadata=BENCH)
 
     @classmethod
@@ -267,7 +275,7 @@ class MixPeArrayParams(UnitParams):
         return sized
 
     def problem(self) -> str | None:
-        if self.bits == 16 and (self.partial_sum_bits, self.group_sum_bits) != (19, 15):
+        if self.bits == 16 and (self.partial_sum_bits, self.group_sum_bits) != WIDTHS:
             return ("the W4A16 build keeps its sums in FP32; partial_sum_bits and group_sum_bits "
                     "apply to bits=8 only")
         problem = (_bits_problem(self.bits)
@@ -325,7 +333,7 @@ def _array_read(p: MixPeArrayParams, out) -> np.ndarray:
 
 
 def _array_top(p: MixPeArrayParams) -> str:
-    widths = "" if p.fp16 or (p.partial_sum_bits, p.group_sum_bits) == (19, 15) else \
+    widths = "" if p.fp16 or (p.partial_sum_bits, p.group_sum_bits) == WIDTHS else \
         f"_p{p.partial_sum_bits}s{p.group_sum_bits}"
     return f"mixpe_array_w4a{p.bits}_{p.rows}x{p.cols}_g{p.group}{widths}"
 
