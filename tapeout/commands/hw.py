@@ -134,13 +134,18 @@ def synth(
     target: TargetOption = None,
     param: ParamOption = None,
     bits: BitsOption = None,
+    fpga: Annotated[str | None, typer.Option("--fpga", metavar="FAMILY", help="Synthesize onto an FPGA family instead (xcup: UltraScale+, xcu: UltraScale, xc7: 7-series) with Yosys synth_xilinx: DSP48, LUT, FF, CARRY, BRAM, URAM and SRL counts and the DSP cascade; parts and peers are not sized.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Synthesize a unit with Yosys to generic gates; report cells and NAND2-equivalents beside
-    its published area, the share of its parts, and its area beside its peers'."""
+    its published area, the share of its parts, and its area beside its peers' (``--fpga``:
+    onto an FPGA family's LUTs, flip-flops and DSP slices instead)."""
     from hw.synth import size_report
 
     rtl, params = _unit_and_params(unit, target, param, bits)
+    if fpga is not None:
+        _synth_fpga(rtl, params, fpga, as_json)
+        return
     if not as_json:
         peers = rtl.peers(params)
         extra = f" and {len(peers.peers)} area peers" if peers else ""
@@ -166,6 +171,34 @@ def synth(
                   highlight=False)
     if doc["peers"]:
         _print_peers(doc["peers"])
+
+
+def _synth_fpga(rtl, params, family: str, as_json: bool) -> None:
+    """``synth --fpga``: the resource table of :func:`hw.fpga.fpga_report`, its DSP cascade and
+    registers, and its note on what Yosys packs."""
+    from hw.fpga import family_name, fpga_report
+
+    family_name(family)  # an unknown family is reported before anything is printed
+    if not as_json:
+        err.print(f"synthesizing {rtl.name} for {escape(family)} with Yosys synth_xilinx…",
+                  highlight=False)
+    doc = fpga_report(rtl, params, family)
+    if as_json:
+        emit_json(doc)
+        return
+    table = Table("resource", "count")
+    for label, key in (("DSP48", "dsp"), ("LUT", "lut"), ("FF", "ff"), ("CARRY", "carry"),
+                       ("BRAM (36 Kb)", "bram"), ("URAM", "uram"), ("SRL", "srl"),
+                       ("LUTRAM", "lutram")):
+        table.add_row(label, f"{doc[key]:g}")
+    out.print(table)
+    out.print(f"{doc['top']} on {escape(doc['family_name'])} ({escape(doc['yosys'])} "
+              f"synth_xilinx -family {escape(family)})", highlight=False)
+    out.print(f"P cascade: {doc['p_cascade_links']} PCOUT→PCIN links "
+              f"({escape(doc['p_cascade_why'])}); DSP registers: PREG in {doc['dsp_preg']}, MREG "
+              f"in {doc['dsp_mreg']}, AREG in {doc['dsp_areg']} of {doc['dsp']} DSPs",
+              highlight=False)
+    out.print(escape(doc["note"]), highlight=False)
 
 
 def _print_peers(peers: dict) -> None:
