@@ -122,6 +122,11 @@ def check_scale(scale: float, name: str) -> None:
                         f"(a normal float32 step), got {scale:g}")
 
 
+def signed_bits(bound: int) -> int:
+    """Two's-complement bits holding every integer of magnitude ≤ ``bound``."""
+    return bound.bit_length() + 1
+
+
 def pad_k(x: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:
     """Append zero columns so K is a multiple of ``multiple``; returns (array, zeros added per row)."""
     k = x.shape[1]

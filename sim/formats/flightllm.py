@@ -201,16 +201,27 @@ def gemm(x: Encoded, w: Encoded) -> np.ndarray:
     return out
 
 
-def reference_gemm(x: Encoded, w: Encoded) -> np.ndarray:
-    """Plain-numpy model (int64 gather of the selected activations); slow, for the tests."""
+def group_sums(x: Encoded, w: Encoded) -> np.ndarray:
+    """The exact integer partial sums ``P [M, N, G]`` of every (token, output, group): what the
+    sparse MUX selects times the kept codes, summed over the group's 8 blocks (int64)."""
     n, blocks, keep = w.codes.shape
     per_group = GROUP // BLOCK
     cols = (np.arange(blocks)[None, :, None] * BLOCK + w.meta["index"]).reshape(n, -1)  # [N, kept]
     xsel = x.codes.astype(np.int64)[:, cols]  # [M, N, kept]: what each sparse MUX selects
     prods = xsel * w.codes.reshape(n, -1).astype(np.int64)[None]
-    partial = prods.reshape(x.codes.shape[0], n, blocks // per_group, per_group * keep).sum(axis=3)
-    acc = np.zeros((x.codes.shape[0], n), np.float32)
-    for g in range(blocks // per_group):
+    return prods.reshape(x.codes.shape[0], n, blocks // per_group, per_group * keep).sum(axis=3)
+
+
+def partial_sum_bound(bits: int) -> int:
+    """Largest ``|P|`` of a group: 128 kept products of ``bits``-bit codes × INT8 (any N)."""
+    return GROUP * pertoken.qmax(bits) * pertoken.qmax(A_BITS)
+
+
+def reference_gemm(x: Encoded, w: Encoded) -> np.ndarray:
+    """Plain-numpy model (:func:`group_sums`, then the FP32 steps); slow, for the tests."""
+    partial = group_sums(x, w)
+    acc = np.zeros(partial.shape[:2], np.float32)
+    for g in range(partial.shape[2]):
         acc = acc + w.scales[None, :, g] * partial[:, :, g].astype(np.float32)
     return acc * x.scales[:, None]
 

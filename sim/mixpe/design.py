@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import Field
 
 from sim.formats import mixpe
+from sim.formats.base import signed_bits
 from sim.formats.pertoken import qmax
 from spec.schema import Precision, Strict, TargetSpec
 from spec.yamlfile import SpecProblem
@@ -54,11 +55,6 @@ class MixPeDesign(Strict):
     group: int = Field(ge=2, le=4096)
     partial_sum_bits: int | None = Field(default=None, ge=2, le=63)
     group_sum_bits: int | None = Field(default=None, ge=2, le=63)
-
-
-def signed_bits(bound: int) -> int:
-    """Two's-complement bits holding every integer of magnitude ≤ ``bound``."""
-    return bound.bit_length() + 1
 
 
 def partial_sum_needed(group: int) -> int:

@@ -1,0 +1,1 @@
+"""FlightLLM's configurable sparse DSP chain (papers/flightllm.md): RTL, bench vectors, units."""

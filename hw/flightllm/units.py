@@ -1,0 +1,150 @@
+"""The FlightLLM RTL units (:mod:`hw.registry`): the configurable sparse DSP chain with its
+FP32 output stage (``flightllm-chain``) and without it (``flightllm-chain-psum``: the exact
+integer group sums), each with its parameters, vectors (:mod:`hw.flightllm.vectors`), golden
+function (:mod:`sim.formats.flightllm`), bench (:mod:`hw.flightllm.benches.chain`) and cycle
+formula (:mod:`sim.flightllm.tile`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw.flightllm import vectors
+from hw.flightllm.chain import CsdChain
+from hw.registry import BENCH, Bench, RtlUnit, UnitParams
+from sim.flightllm.design import (
+    BLOCKS_PER_GROUP,
+    GROUP_SUM_BITS,
+    keep_problem,
+    length_problem,
+    needs_overflow_adjust,
+)
+from sim.flightllm.tile import csd_chain_run_cycles
+from sim.formats.base import Encoded, Role
+from sim.formats.flightllm import BIT_CHOICES, BLOCK, GROUP, KEEP_CHOICES, gemm, group_sums
+
+FORMAT = "flightllm-w4s"
+
+
+@dataclass(frozen=True)
+class CsdChainParams(UnitParams):
+    """A chain of ``length`` DSP48 slices (``overflow_adjust=False``: a long chain built without
+    its OAU); the bench runs ``k`` input channels per run at N = ``keep`` and ``weight_bits``
+    (0: every N the chain runs, both widths)."""
+
+    length: int = 16
+    overflow_adjust: bool = True
+    keep: int = field(default=0, metadata=BENCH)
+    weight_bits: int = field(default=0, metadata=BENCH)
+    k: int = field(default=2 * GROUP, metadata=BENCH)
+
+    def problem(self) -> str | None:
+        if problem := length_problem(self.length):
+            return problem
+        if self.keep and (problem := keep_problem(self.length, self.keep)):
+            return problem
+        if self.weight_bits not in (0, *BIT_CHOICES):
+            return f"weight_bits must be 4, 8 or 0 (both), got {self.weight_bits}"
+        if self.k < GROUP or self.k % GROUP:
+            return f"k (input channels per run) must be a positive multiple of {GROUP}, got {self.k}"
+        return None
+
+
+@dataclass(frozen=True)
+class CsdChainPsumParams(CsdChainParams):
+    """As :class:`CsdChainParams`; each run is one group of 128 input channels, whose exact
+    integer sums the chain outputs."""
+
+    k: int = field(default=GROUP, metadata=BENCH)
+
+    def problem(self) -> str | None:
+        if self.k != GROUP:
+            return f"the group-sum chain outputs one group per run: k must be {GROUP}, got {self.k}"
+        return super().problem()
+
+
+def _fp32_bits(values) -> np.ndarray:
+    return np.asarray(values, np.float32).view(np.uint32).astype(np.int64)
+
+
+def run_operands(p: CsdChainParams, v, run: int) -> tuple[Encoded, Encoded]:
+    """Run ``run`` of ``v`` as the golden model's encoded activation and weight."""
+    keep = int(v["keep"][run])
+    rows = p.length // keep
+    blocks = p.k // BLOCK
+    codes = v["w"][run, :rows * keep].reshape(rows, keep, blocks).transpose(0, 2, 1)
+    index = v["index"][run, :rows * keep].reshape(rows, keep, blocks).transpose(0, 2, 1)
+    x = Encoded(FORMAT, Role.ACTIVATION, (vectors.TOKENS, p.k), v["x"][run].astype(np.int8),
+                v["a"][run].astype(np.float32), 0)
+    w = Encoded(FORMAT, Role.WEIGHT, (rows, p.k), codes.astype(np.int8),
+                v["scale"][run, :rows].astype(np.float32), 0,
+                meta={"index": index.astype(np.uint8), "keep": keep, "bits": int(v["bits"][run])},
+                density=keep / BLOCK)
+    return x, w
+
+
+def _golden(dequant: bool):
+    def golden(p: CsdChainParams, v) -> np.ndarray:
+        """Per run, rows × 2 tokens (rows the chain does not produce at this N: 0): FP32 bits
+        of the golden GEMM, or the exact group sums of the run's only group."""
+        rows_max = p.length // min(KEEP_CHOICES)
+        out = np.zeros((len(v["keep"]), rows_max, vectors.TOKENS), np.int64)
+        for run in range(len(out)):
+            x, w = run_operands(p, v, run)
+            rows = w.shape[0]
+            out[run, :rows] = (_fp32_bits(gemm(x, w)).T if dequant
+                               else group_sums(x, w)[:, :, 0].T)
+        return out.reshape(len(out), -1)
+    return golden
+
+
+def _drive(dequant: bool):
+    def drive(p: CsdChainParams, v) -> dict:
+        runs, blocks = len(v["keep"]), p.k // BLOCK
+        x = v["x"].reshape(runs, vectors.TOKENS, blocks, BLOCK).transpose(0, 2, 3, 1)
+        ports = {"x": x.reshape(runs, blocks, 2 * BLOCK), "w": v["w_port"].transpose(0, 2, 1),
+                 "index": v["index"].transpose(0, 2, 1),
+                 "keep": np.array([KEEP_CHOICES.index(int(n)) for n in v["keep"]]),
+                 "int4": (v["bits"] == 4).astype(np.int64),
+                 "result_bits": np.array(32 if dequant else GROUP_SUM_BITS)}
+        if dequant:
+            per_block = np.repeat(v["scale"], BLOCKS_PER_GROUP, axis=2).transpose(0, 2, 1)
+            ports["scale"] = _fp32_bits(per_block)
+            ports["token_scale"] = np.repeat(_fp32_bits(v["a"])[:, None, :], blocks, axis=1)
+        return ports
+    return drive
+
+
+def _read(dequant: bool):
+    def read(p: CsdChainParams, out) -> np.ndarray:
+        if dequant:
+            return out["result"]
+        half = 1 << (GROUP_SUM_BITS - 1)
+        return ((out["result"] + half) & ((1 << GROUP_SUM_BITS) - 1)) - half
+    return read
+
+
+def _top(p: CsdChainParams, dequant: bool) -> str:
+    oau = "" if p.overflow_adjust or not needs_overflow_adjust(p.length) else "_no_oau"
+    return f"flightllm_csd_chain_l{p.length}{'' if dequant else '_psum'}{oau}"
+
+
+def _unit(name: str, summary: str, params: type[CsdChainParams], dequant: bool) -> RtlUnit:
+    return RtlUnit(
+        name, summary, params,
+        build=lambda p: CsdChain(p.length, dequant=dequant, overflow_adjust=p.overflow_adjust),
+        top=lambda p: _top(p, dequant),
+        vectors=lambda p, n, seed: vectors.chain_runs(p.length, p.k, p.keep, p.weight_bits, n, seed),
+        golden=_golden(dequant),
+        bench=Bench("hw.flightllm.benches.chain", _drive(dequant), _read(dequant)),
+        default_vectors=1600, vector_noun="run",
+        cycles=lambda p: csd_chain_run_cycles(p.length, p.k, dequant=dequant))
+
+
+UNITS = (
+    _unit("flightllm-chain", "configurable sparse DSP chain: N:16 sparse INT4/INT8 weights × two "
+          "packed INT8 tokens per DSP48E2, FP32 group and token scales", CsdChainParams, True),
+    _unit("flightllm-chain-psum", "configurable sparse DSP chain without its output stage: the "
+          "exact integer group sums", CsdChainPsumParams, False),
+)
