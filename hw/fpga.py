@@ -43,12 +43,20 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from core.errors import UserError
 from hw.synth import yosys_executable
 from hw.verilog import GeneratedVerilog
+from spec.schema import Strict
+from spec.yamlfile import load_yaml, validate
 
 if TYPE_CHECKING:
-    from hw.registry import RtlUnit, UnitParams
+    from hw.registry import FpgaFit, RtlUnit, UnitParams
+
+DEVICES_FILE = Path(__file__).with_name("fpga_devices.yaml")
+FIT_RESOURCES = ("dsp", "lut", "ff", "bram", "uram")
+"""Resources a fit table divides (carry blocks sit one per 8 LUTs and are not a separate limit)."""
 
 FPGA_FAMILIES = {"xcup": "UltraScale+ (DSP48E2)", "xcu": "UltraScale (DSP48E2)",
                  "xc7": "7-series (DSP48E1)"}
@@ -216,4 +224,52 @@ def fpga_report(unit: RtlUnit, params: UnitParams, family: str = "xcup") -> dict
             "lutram": result.lutram, "p_cascade_links": result.pcascade_links,
             "p_cascade_why": CASCADE_WHY[family],
             "dsp_preg": result.dsp_registers["PREG"], "dsp_mreg": result.dsp_registers["MREG"],
-            "dsp_areg": result.dsp_registers["AREG"], "note": NOTES[family]}
+            "dsp_areg": result.dsp_registers["AREG"], "note": NOTES[family],
+            "fit": None if unit.fpga_fit is None else fit_table(result, unit.fpga_fit(params))}
+
+
+class FpgaDevice(Strict):
+    """One device of :data:`DEVICES_FILE`: its family and whole-device resources (DSP slices,
+    LUTs, flip-flops, 36 Kb block RAMs, 288 Kb UltraRAMs), with sources."""
+
+    description: str
+    family: str
+    dsp: int = Field(ge=0)
+    lut: int = Field(ge=0)
+    ff: int = Field(ge=0)
+    bram: int = Field(ge=0)
+    uram: int = Field(ge=0)
+    sources: list[str] = Field(min_length=1)
+
+
+@cache
+def fpga_devices() -> dict[str, FpgaDevice]:
+    """The devices of :data:`DEVICES_FILE` by name."""
+    doc = load_yaml(DEVICES_FILE)
+    return {name: validate(FpgaDevice, entry, f"{DEVICES_FILE.name}: {name}")
+            for name, entry in dict(doc).items()}
+
+
+def fit_table(result: FpgaResult, fit: FpgaFit) -> dict:
+    """How many instances of ``result`` fit on ``fit.device``: per resource the instance's use,
+    the device's count and the instances it allows; the binding resource; the unit's MACs per
+    cycle times the instances that fit, beside the reference figures; and whether the DSP count
+    is the one the unit expects (``dsp_expected``)."""
+    device = fpga_devices()[fit.device]
+    rows = {}
+    for resource in FIT_RESOURCES:
+        used, have = getattr(result, resource), getattr(device, resource)
+        rows[resource] = {"per_instance": used, "device": have,
+                          "instances": int(have // used) if used else None}
+    limits = {r: row["instances"] for r, row in rows.items() if row["instances"] is not None}
+    binding = min(limits, key=limits.get) if limits else None
+    instances = limits[binding] if binding else None
+    return {"device": fit.device, "description": device.description, "sources": device.sources,
+            "resources": rows, "binding": binding, "instances": instances,
+            "dsp_expected": fit.dsps, "dsp_matches": result.dsp == fit.dsps,
+            "macs_per_cycle": {label: {"per_instance": macs,
+                                       "device": None if instances is None else macs * instances}
+                               for label, macs in fit.macs_per_cycle.items()},
+            "reference": [{"label": r.label, "value": r.value, "source": r.source}
+                          for r in fit.reference],
+            "note": fit.note}

@@ -12,7 +12,8 @@ list of designs). A unit names:
 - its vector generator and its golden function (the expected outputs, from :mod:`sim.formats`);
 - its cycle formula, the very function its compute model uses, when its bench measures cycles;
 - its published areas for ``synth``, the parts whose share of its area ``synth`` reports, and
-  the peers (other units) ``synth`` compares its area with, beside their published figures.
+  the peers (other units) ``synth`` compares its area with, beside their published figures;
+- for an FPGA design, the device fit ``synth --fpga`` reports (instances per device, MACs).
 """
 
 from __future__ import annotations
@@ -144,6 +145,28 @@ class Bench:
     read: Callable[[Any, dict[str, np.ndarray]], np.ndarray]
 
 
+@dataclass(frozen=True)
+class FitReference:
+    """A published or target figure a fit table shows beside the instances that fit."""
+
+    label: str
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class FpgaFit:
+    """What ``synth --fpga`` reports a unit against: the device (:mod:`hw.fpga`'s devices),
+    the DSP slices one instance must map to (a unit that falls back to LUT multipliers shows
+    a mismatch), its MACs per cycle by mode, the reference figures and a note."""
+
+    device: str
+    dsps: int
+    macs_per_cycle: dict[str, int]
+    reference: tuple[FitReference, ...] = ()
+    note: str = ""
+
+
 def _no_area(params: UnitParams) -> PublishedArea | None:
     return None
 
@@ -178,6 +201,8 @@ class RtlUnit:
     published_area: Callable[[Any], PublishedArea | None] = field(default=_no_area)
     parts: Callable[[Any], tuple[AreaPart, ...]] = field(default=_no_parts)
     peers: Callable[[Any], AreaPeers | None] = field(default=_no_peers)
+    fpga_fit: Callable[[Any], FpgaFit] | None = None
+    """(params) → the device fit ``synth --fpga`` reports, for units meant for an FPGA."""
 
 
 @cache

@@ -12,10 +12,13 @@ import numpy as np
 
 from hw.flightllm import vectors
 from hw.flightllm.chain import CsdChain
-from hw.registry import BENCH, Bench, RtlUnit, UnitParams
+from hw.registry import BENCH, Bench, FitReference, FpgaFit, RtlUnit, UnitParams
 from sim.flightllm.design import (
     BLOCKS_PER_GROUP,
     GROUP_SUM_BITS,
+    MACS_PER_DSP,
+    dense_macs_per_cycle,
+    keep_choices,
     keep_problem,
     length_problem,
     needs_overflow_adjust,
@@ -130,6 +133,45 @@ def _top(p: CsdChainParams, dequant: bool) -> str:
     return f"flightllm_csd_chain_l{p.length}{'' if dequant else '_psum'}{oau}"
 
 
+PAPER = "papers/flightllm.md"
+U280_DSPS = 9024
+"""DSP slices of the Alveo U280 (papers/flightllm.md, Platforms)."""
+REFERENCE = (
+    FitReference("U280 peak: 9,024 DSP48E2 × 2 packed INT8 MACs", U280_DSPS * MACS_PER_DSP,
+                 f"{PAPER}: 9,024 DSP slices; two INT8 MACs per DSP48"),
+    FitReference("VHK158 artifact MM parallelism 128 × 16 × 2 (another device)", 4096,
+                 f"{PAPER}: the artifact profiler's Versal VHK158 matrix engine"),
+    FitReference("VHK158 artifact MV parallelism 1 × 16 × 64 (another device)", 1024,
+                 f"{PAPER}: the artifact profiler's Versal VHK158 vector engine"),
+)
+
+
+FP32_MULTIPLIER_DSPS = 2
+"""DSP48E2 slices Yosys maps one FP32 multiplier's 24 × 24 significand product onto (measured:
+27 × 18 slices, the product split in two)."""
+FIT_NOTE = ("LUT and FF per chain are upper bounds (Yosys keeps the post-adders and P registers "
+            "in fabric on UltraScale+, see the note above), so the chains a LUT budget allows are "
+            "a lower bound; the U280's shell region is not subtracted.")
+
+
+def _fpga_fit(dequant: bool):
+    def fit(p: CsdChainParams) -> FpgaFit:
+        """The chain on the Alveo U280: ``length`` DSP48E2 (+ the output stage's FP32
+        multipliers, one per row lane and token); per chain and cycle ``2·length`` INT8 MACs of
+        kept weights, ``2·16·length/N`` dense-equivalent at each N."""
+        macs = {"kept-weight INT8 MACs (every N)": MACS_PER_DSP * p.length}
+        macs |= {f"dense-equivalent MACs at N = {n}": dense_macs_per_cycle(p.length, n)
+                 for n in keep_choices(p.length)}
+        multipliers = p.length if dequant else 0  # length / 2 row lanes × 2 tokens
+        note = FIT_NOTE + (f" The FP32 output stage is built per chain here ({multipliers} FP32 "
+                           f"multipliers and adders, {FP32_MULTIPLIER_DSPS * multipliers} of the "
+                           f"DSP48E2 and most LUTs); FlightLLM dequantizes in its shared MMU, so "
+                           f"flightllm-chain-psum's fit is the chain's." if dequant else "")
+        return FpgaFit("alveo-u280", p.length + FP32_MULTIPLIER_DSPS * multipliers, macs,
+                       REFERENCE, note)
+    return fit
+
+
 def _unit(name: str, summary: str, params: type[CsdChainParams], dequant: bool) -> RtlUnit:
     return RtlUnit(
         name, summary, params,
@@ -139,7 +181,8 @@ def _unit(name: str, summary: str, params: type[CsdChainParams], dequant: bool) 
         golden=_golden(dequant),
         bench=Bench("hw.flightllm.benches.chain", _drive(dequant), _read(dequant)),
         default_vectors=1600, vector_noun="run",
-        cycles=lambda p: csd_chain_run_cycles(p.length, p.k, dequant=dequant))
+        cycles=lambda p: csd_chain_run_cycles(p.length, p.k, dequant=dequant),
+        fpga_fit=_fpga_fit(dequant))
 
 
 UNITS = (

@@ -19,9 +19,14 @@ UnitArg = Annotated[str, typer.Argument(help="RTL unit (`tapeout units` lists th
 TargetOption = Annotated[str | None, typer.Option("--target", help="Target name or YAML that sizes the unit (e.g. an array's compute rows × cols and accumulator bits).")]
 ParamOption = Annotated[list[str] | None, typer.Option("--param", "-p", help="Unit parameter KEY=VALUE (repeatable; `tapeout units` lists each unit's parameters).")]
 BitsOption = Annotated[int | None, typer.Option("--bits", help="Shorthand for --param bits=N (the operand code width of units that have one).")]
+KeepOption = Annotated[int | None, typer.Option("--keep", help="Shorthand for --param keep=N: the N of N:16 sparsity a bench runs (FlightLLM chain; default every N).")]
+WeightBitsOption = Annotated[int | None, typer.Option("--weight-bits", help="Shorthand for --param weight_bits=B: 4 or 8-bit weights in a bench (FlightLLM chain; default both).")]
 
 
-def _unit_and_params(name: str, target: str | None, params: list[str] | None, bits: int | None):
+def _unit_and_params(name: str, target: str | None, params: list[str] | None,
+                     shorthands: dict[str, int | None]):
+    """The unit and its parameters from ``--target``, ``--param`` and the shorthand options
+    (``{parameter: value or None}``, e.g. ``--bits``); a parameter given twice is refused."""
     from hw.registry import get_unit, resolve_params
 
     unit = get_unit(name)
@@ -31,10 +36,13 @@ def _unit_and_params(name: str, target: str | None, params: list[str] | None, bi
         if not sep or not key.strip():
             raise UserError(f"--param takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value.strip()
-    if bits is not None:
-        if "bits" in options:
-            raise UserError("give the code width once: --bits or --param bits=, not both")
-        options["bits"] = str(bits)
+    for key, value in shorthands.items():
+        if value is None:
+            continue
+        if key in options:
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"give {key} once: {flag} or --param {key}=, not both")
+        options[key] = str(value)
     return unit, resolve_params(unit, target, options)
 
 
@@ -74,7 +82,7 @@ def verilog(
     """Write a unit's Verilog and a JSON of its parameters and ports (both or neither)."""
     from hw.registry import elaborate
 
-    rtl, params = _unit_and_params(unit, target, param, bits)
+    rtl, params = _unit_and_params(unit, target, param, {"bits": bits})
     generated = elaborate(rtl, params)
     v_path, j_path = generated.write(output)
     if as_json:
@@ -93,6 +101,8 @@ def verify(
     target: TargetOption = None,
     param: ParamOption = None,
     bits: BitsOption = None,
+    keep: KeepOption = None,
+    weight_bits: WeightBitsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a unit's cocotb bench on Verilator against its golden model (bit and cycle exact)."""
@@ -100,7 +110,8 @@ def verify(
     from hw.verify import vector_count
     from hw.verify import verify as run_verify
 
-    rtl, params = _unit_and_params(unit, target, param, bits)
+    rtl, params = _unit_and_params(unit, target, param,
+                                   {"bits": bits, "keep": keep, "weight_bits": weight_bits})
     count = vector_count(rtl, vectors)  # checked before anything is printed
     wave_path = Path(f"{elaborate(rtl, params).top}.fst").resolve() if waves else None
     if not as_json:
@@ -142,7 +153,7 @@ def synth(
     onto an FPGA family's LUTs, flip-flops and DSP slices instead)."""
     from hw.synth import size_report
 
-    rtl, params = _unit_and_params(unit, target, param, bits)
+    rtl, params = _unit_and_params(unit, target, param, {"bits": bits})
     if fpga is not None:
         _synth_fpga(rtl, params, fpga, as_json)
         return
@@ -199,6 +210,32 @@ def _synth_fpga(rtl, params, family: str, as_json: bool) -> None:
               f"in {doc['dsp_mreg']}, AREG in {doc['dsp_areg']} of {doc['dsp']} DSPs",
               highlight=False)
     out.print(escape(doc["note"]), highlight=False)
+    if doc["fit"]:
+        _print_fit(doc["fit"], doc["dsp"])
+
+
+def _print_fit(fit: dict, dsp: int) -> None:
+    """The device fit of a ``synth --fpga`` document: instances per resource, the MACs per
+    cycle of those that fit beside the reference figures, the DSP check and the sources."""
+    table = Table("resource", "per instance", "device", "instances",
+                  title=f"fit on {escape(fit['description'])}")
+    for resource, row in fit["resources"].items():
+        table.add_row(resource.upper() + (" (binding)" if resource == fit["binding"] else ""),
+                      f"{row['per_instance']:g}", f"{row['device']:,}",
+                      "—" if row["instances"] is None else f"{row['instances']:,}")
+    out.print(table)
+    check = "as expected" if fit["dsp_matches"] else "EXPECTED " + str(fit["dsp_expected"])
+    out.print(f"DSP slices per instance: {dsp} ({check}); {fit['instances']:,} instances fit",
+              highlight=False)
+    macs = Table("MACs per cycle", "per instance", f"{fit['instances']:,} instances")
+    for label, row in fit["macs_per_cycle"].items():
+        macs.add_row(escape(label), f"{row['per_instance']:,}", f"{row['device']:,}")
+    for ref in fit["reference"]:
+        macs.add_row(escape(ref["label"]), "", f"{ref['value']:,g} (reference)")
+    out.print(macs)
+    out.print(escape(fit["note"]), highlight=False)
+    for source in [*fit["sources"], *(ref["source"] for ref in fit["reference"])]:
+        out.print(f"source: {escape(source)}", highlight=False)
 
 
 def _print_peers(peers: dict) -> None:
