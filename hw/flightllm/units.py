@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import UserError
 from hw.flightllm import vectors
 from hw.flightllm.chain import CsdChain
 from hw.registry import BENCH, Bench, FitReference, FpgaFit, RtlUnit, UnitParams
@@ -41,6 +42,17 @@ class CsdChainParams(UnitParams):
     keep: int = field(default=0, metadata=BENCH)
     weight_bits: int = field(default=0, metadata=BENCH)
     k: int = field(default=2 * GROUP, metadata=BENCH)
+
+    @classmethod
+    def from_target(cls, target) -> dict:
+        """The chain length of a ``flightllm-mpe`` target's ``design:`` section (any other
+        target is refused)."""
+        from sim.flightllm.compute import FlightLlmMpe
+
+        if target.compute.model != FlightLlmMpe.name:
+            raise UserError(f"target {target.name} is a {target.compute.model} design; the FlightLLM "
+                            f"chain is sized by a {FlightLlmMpe.name} target")
+        return {"length": FlightLlmMpe.parse_design(target).chain_length}
 
     def problem(self) -> str | None:
         if problem := length_problem(self.length):

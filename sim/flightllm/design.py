@@ -15,13 +15,23 @@ has magnitude below 2^17 (:func:`lane_products`): 8 INT8 × INT8 products (8·12
 So a segment longer than 8 slices needs the Overflow Adjust Unit, which takes the low lane out
 of the cascade at every DG boundary; chains of at most :data:`OAU_BYPASS_LENGTH` slices are built
 without it — the paper's "bypassed for chains of ≤ 8 DSP48s", derived here from the widths.
+
+A target gives the chains in ``compute`` (``rows`` chains of ``cols`` slices each, dataflow
+``dot-product``) and the chain in its ``design:`` section::
+
+    design:
+      chain_length: 16        # DSP48 slices per chain (= compute.cols)
 """
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from sim.formats import flightllm
 from sim.formats.base import signed_bits
 from sim.formats.pertoken import qmax
+from spec.schema import Strict, TargetSpec
+from spec.yamlfile import SpecProblem
 
 DSP_A_BITS = 27
 """DSP48E2 multiplier A operand (the pre-adder output), signed."""
@@ -94,3 +104,55 @@ def dense_macs_per_cycle(length: int, keep: int) -> int:
     """Dense-equivalent MACs per cycle of one chain in steady state: 2 tokens × ``length/keep``
     rows × 16 input channels (the pruned weights count as skipped work)."""
     return MACS_PER_DSP * segments(length, keep) * BLOCK
+
+
+ACCUMULATOR_BITS = 32
+"""The chain's outputs are FP32 (``compute.accumulator_bits``)."""
+
+
+class CsdChainDesign(Strict):
+    """``design:`` of a ``flightllm-mpe`` target."""
+
+    chain_length: int = Field(ge=DSP_GROUP, le=MAX_LENGTH)
+
+
+def check(target: TargetSpec, design: CsdChainDesign) -> None:
+    """Raise :class:`SpecProblem` unless ``target`` describes chains the RTL builds: a valid
+    length equal to ``compute.cols``, N:16 sparsity with N the chain runs, INT4/INT8 weights ×
+    INT8 activations at two MACs per slice per cycle, FP32 outputs."""
+    c = target.compute
+    length = design.chain_length
+    if (problem := length_problem(length)):
+        raise SpecProblem("design.chain_length", problem)
+    if c.cols != length:
+        raise SpecProblem("compute.cols", f"compute.cols is the chain length: {length} (design."
+                                          f"chain_length), got {c.cols}")
+    if c.accumulator_bits != ACCUMULATOR_BITS:
+        raise SpecProblem("compute.accumulator_bits", f"the chain's outputs are FP32 "
+                                                      f"({ACCUMULATOR_BITS} bits), got {c.accumulator_bits}")
+    if c.sparsity.pattern == "n:m":
+        if c.sparsity.m != BLOCK:
+            raise SpecProblem("compute.sparsity.m", f"the chain's sparse MUX selects 1 of {BLOCK}, "
+                                                    f"got m = {c.sparsity.m}")
+        bad = [n for n in c.sparsity.n if n not in keep_choices(length)]
+        if bad:
+            raise SpecProblem("compute.sparsity.n", f"a chain of {length} slices runs N in "
+                                                    f"{list(keep_choices(length))}, got {bad}")
+    rate = c.rows * c.cols * MACS_PER_DSP
+    for name, p in c.precisions.items():
+        if p.act_bits != flightllm.A_BITS or p.weight_bits not in flightllm.BIT_CHOICES:
+            raise SpecProblem(f"compute.precisions.{name}",
+                              f"the chain multiplies INT4 or INT8 weights by INT8 activations, got "
+                              f"W{p.weight_bits}A{p.act_bits}")
+        if p.macs_per_cycle != rate:
+            raise SpecProblem(f"compute.precisions.{name}.macs_per_cycle",
+                              f"{c.rows} chains of {c.cols} slices complete {rate} kept-weight "
+                              f"MACs per cycle (two packed per slice), got {p.macs_per_cycle:g}")
+
+
+def keep_for(length: int, density: float, sparse: bool) -> int:
+    """The N a layer of weight ``density`` runs at: the smallest N the chain supports with
+    ``N/16 ≥ density`` (16 when the target has no N:M sparsity)."""
+    if not sparse:
+        return BLOCK
+    return next((n for n in keep_choices(length) if n >= density * BLOCK - 1e-9), max(keep_choices(length)))
