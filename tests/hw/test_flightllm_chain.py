@@ -11,7 +11,6 @@ from amaranth import Module, signed
 from amaranth.hdl import UnusedElaboratable
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from core.errors import UserError
 from hw.flightllm.chain import CsdChain
@@ -36,13 +35,6 @@ LANE = 18
 """The high token sits this many bits up in the A port (the paper's packing), as the test
 knows it."""
 
-
-def _run(dut, testbench, clock: bool = True):
-    sim = Simulator(dut)
-    if clock:
-        sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
 
 
 def _wrap(value: int, bits: int) -> int:
@@ -110,7 +102,7 @@ def _product_steps() -> list[tuple[int, int, int, int]]:
     return steps
 
 
-def test_packed_products_cascade_exactly_and_lanes_split_below_2_17():
+def test_packed_products_cascade_exactly_and_lanes_split_below_2_17(run_sim):
     """P = Σ x_high·w·2^18 + Σ x_low·w exactly; split_lanes recovers both lane sums exactly
     when −2^17 ≤ Σ low < 2^17 and misreads them beyond (low wraps, high off by the borrow):
     a low lane sum of 2^17 reads as −2^17 — the reason for the OAU."""
@@ -142,7 +134,7 @@ def test_packed_products_cascade_exactly_and_lanes_split_below_2_17():
                 assert high == s_high + (s_low - wrapped) // 2 ** LANE != s_high
                 seen["misread"] += 1
 
-    _run(dut, tb)
+    run_sim(dut, tb)
     assert seen["exact"] > 1000 and seen["misread"] > 100, seen
     low, high, s_high = boundary[2 ** 17]
     assert (low, high) == (-2 ** 17, s_high + 1)        # 2^17 is misread
@@ -152,7 +144,7 @@ def test_packed_products_cascade_exactly_and_lanes_split_below_2_17():
     assert (low, high) == (2 ** 17 - 1, s_high - 1)       # −2^17 − 1 is misread
 
 
-def test_dsp_z_mux_zero_drops_pcin():
+def test_dsp_z_mux_zero_drops_pcin(run_sim):
     """``zero`` makes P = A·B whatever PCIN holds; without it P = A·B + PCIN (48-bit wrap)."""
     dut = Dsp48e2Slice()
     rng = np.random.default_rng(5)
@@ -172,12 +164,12 @@ def test_dsp_z_mux_zero_drops_pcin():
                 want = a * b if zero else _wrap(a * b + pcin, 48)
                 assert ctx.get(dut.p) == want, (a, b, pcin, zero)
 
-    _run(dut, tb)
+    run_sim(dut, tb)
 
 
 # --- 2. sparse MUX --------------------------------------------------------------------------------
 
-def test_sparse_mux_selects_the_indexed_token_pair():
+def test_sparse_mux_selects_the_indexed_token_pair(run_sim):
     """For all 16 indices, ``selected`` is that position's (low, high) pair of the block."""
     dut = SparseMux()
     rng = np.random.default_rng(2)
@@ -194,7 +186,7 @@ def test_sparse_mux_selects_the_indexed_token_pair():
                 await ctx.delay(1e-6)
                 assert (ctx.get(dut.selected.low), ctx.get(dut.selected.high)) == tuple(block[index])
 
-    _run(dut, tb, clock=False)
+    run_sim(dut, tb, clock=False)
 
 
 # --- 3. design rules ------------------------------------------------------------------------------
@@ -243,7 +235,7 @@ def test_run_cycle_formula():
 
 # --- 4. whole chains in the simulator -------------------------------------------------------------
 
-def _simulate(unit, params, drive, *, garbage_seed: int | None = 7):
+def _simulate(run_sim, unit, params, drive, *, garbage_seed: int | None = 7):
     """Run the chain run by run (one in flight) as the cocotb bench does. With a seed, ports
     carry random garbage wherever the protocol does not sample them: ``scale`` except on each
     group's last block (and rows the run does not produce), ``token_scale`` except on the run's
@@ -306,7 +298,7 @@ def _simulate(unit, params, drive, *, garbage_seed: int | None = 7):
             cycles[run] = count
             results[run] = _unpack(ctx.get(dut.result.as_value()), result_bits, fields)
 
-    _run(dut, tb)
+    run_sim(dut, tb)
     return unit.bench.read(params, {"result": results}), cycles
 
 
@@ -320,7 +312,7 @@ chain (fewer runs)."""
 
 @pytest.mark.parametrize("name, length, count", CHAIN_CASES,
                          ids=[f"{n.removeprefix('flightllm-')}-l{length}" for n, length, _ in CHAIN_CASES])
-def test_chain_runs_match_golden_and_cycle_formula(name, length, count):
+def test_chain_runs_match_golden_and_cycle_formula(name, length, count, run_sim):
     """Every run's outputs equal the unit's golden (FP32 bits / exact group sums) and take
     csd_chain_run_cycles cycles, with garbage on every port the protocol does not sample
     and random bits in the high nibble of INT4 weights."""
@@ -333,7 +325,7 @@ def test_chain_runs_match_golden_and_cycle_formula(name, length, count):
     assert (high[int4] != 0).reshape(int4.sum(), -1).any(1).all()  # every INT4 run has noise
     assert (v["w_port"][~int4] == v["w"][~int4] & 0xFF).all()
     want = unit.golden(params, v)
-    got, cycles = _simulate(unit, params, unit.bench.drive(params, v))
+    got, cycles = _simulate(run_sim, unit, params, unit.bench.drive(params, v))
     dequant = name == "flightllm-chain"
     bad = np.flatnonzero((got != want).any(1))
     assert bad.size == 0, [(int(i), int(v["keep"][i]), int(v["bits"][i])) for i in bad[:5]]
@@ -344,7 +336,7 @@ def test_chain_runs_match_golden_and_cycle_formula(name, length, count):
         (n, b) for n in design.keep_choices(length) for b in (4, 8)}
 
 
-def test_chain_ignores_the_high_nibble_of_int4_weights():
+def test_chain_ignores_the_high_nibble_of_int4_weights(run_sim):
     """Changing only the INT4 runs' high nibbles changes nothing; interpreting them as INT8
     would (so the noise in the vectors is really exercised)."""
     unit = get_unit("flightllm-chain-psum")
@@ -352,13 +344,13 @@ def test_chain_ignores_the_high_nibble_of_int4_weights():
     v = unit.vectors(params, 16, 3)
     int4 = v["bits"] == 4
     drive = unit.bench.drive(params, v)
-    got, _ = _simulate(unit, params, drive, garbage_seed=None)
+    got, _ = _simulate(run_sim, unit, params, drive, garbage_seed=None)
     flipped = dict(drive)
     flipped["w"] = drive["w"] ^ np.where(int4[:, None, None], 0xF0, 0)
-    got_flipped, _ = _simulate(unit, params, flipped, garbage_seed=None)
+    got_flipped, _ = _simulate(run_sim, unit, params, flipped, garbage_seed=None)
     assert (got == got_flipped).all() and (got == unit.golden(params, v)).all()
     as_int8 = dict(drive, int4=np.zeros_like(drive["int4"]))
-    wrong, _ = _simulate(unit, params, as_int8, garbage_seed=None)
+    wrong, _ = _simulate(run_sim, unit, params, as_int8, garbage_seed=None)
     assert (wrong[int4] != got[int4]).any(1).all()
 
 
@@ -375,7 +367,7 @@ def _saturated_runs(params):
     return v
 
 
-def test_chain_without_oau_overflows_the_low_lane():
+def test_chain_without_oau_overflows_the_low_lane(run_sim):
     """N = 16 INT8, every product +127·127: the low lane of a block sums to 258 064 ≥ 2^17.
     The normal chain is exact; built without its OAU the low lane wraps by −2^18 and the high
     lane gains the borrow, +1, in every block (8 per group)."""
@@ -388,14 +380,14 @@ def test_chain_without_oau_overflows_the_low_lane():
     assert block >= 2 ** 17 and want[0, :2].tolist() == [8 * block, 8 * block]
     assert want[1, :2].tolist() == [-8 * block, 8 * block]
     drive = unit.bench.drive(normal, v)
-    got, _ = _simulate(unit, normal, drive)
+    got, _ = _simulate(run_sim, unit, normal, drive)
     assert (got == want).all()
-    bad, _ = _simulate(unit, no_oau, drive)
+    bad, _ = _simulate(run_sim, unit, no_oau, drive)
     assert bad[0, :2].tolist() == [8 * (block - 2 ** 18), 8 * (block + 1)]
     assert bad[1, :2].tolist() == [8 * (-block + 2 ** 18), 8 * (block - 1)]
 
 
-def test_chain_without_oau_is_exact_at_n8_and_for_int4():
+def test_chain_without_oau_is_exact_at_n8_and_for_int4(run_sim):
     """The bypass rule: segments of ≤ 8 INT8 slices (and 16 INT4 slices) never overflow the
     low lane, so the same OAU-less build is exact on saturated N=8 and N=16 INT4 runs."""
     unit = get_unit("flightllm-chain-psum")
@@ -410,7 +402,7 @@ def test_chain_without_oau_is_exact_at_n8_and_for_int4():
         v["x"][:, 1] = -128
         want = unit.golden(no_oau, v)
         assert np.abs(want).max() == 8 * keep * qmax * 128
-        got, _ = _simulate(unit, no_oau, unit.bench.drive(no_oau, v))
+        got, _ = _simulate(run_sim, unit, no_oau, unit.bench.drive(no_oau, v))
         assert (got == want).all(), (keep, bits)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from core.errors import UserError
 from hw.mixpe.array import MixPeArray
@@ -16,15 +15,8 @@ from sim.formats.mixpe import gemm_w4a8, gemm_w4a16
 from sim.mixpe.tile import mixpe_array_tile_cycles
 
 
-def _run(dut, testbench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-
-
 @pytest.mark.parametrize("fp16", [False, True], ids=["w4a8", "w4a16"])
-def test_pe_running_sums_match_golden(fp16):
+def test_pe_running_sums_match_golden(fp16, run_sim):
     """400 cycles of real, random and adversarial operands, sums restarted by ``first``."""
     unit = get_unit("mixpe-pe-w4a16" if fp16 else "mixpe-pe-w4a8")
     params = resolve_params(unit, options={"group": "16"})
@@ -41,12 +33,12 @@ def test_pe_running_sums_match_golden(fp16):
             await ctx.tick()
             got.append(ctx.get(dut.p))
 
-    _run(dut, tb)
+    run_sim(dut, tb)
     got = np.array(got, np.int64) & (0xFFFFFFFF if fp16 else -1)
     assert (got == want).all(), np.flatnonzero(got != want)[:5]
 
 
-def test_pe_w4a8_products_are_shift_and_add_of_codes():
+def test_pe_w4a8_products_are_shift_and_add_of_codes(run_sim):
     """Extremes by hand: 15·127 + 15·(−127) + 0·127 = 0, then 15·(−128) = −1920."""
     dut = ShiftAddPeW4A8()
     seq = [(127, 15, 1, 0), (-127, 15, 0, 0), (127, 0, 0, 1), (-128, 15, 1, 1)]
@@ -60,7 +52,7 @@ def test_pe_w4a8_products_are_shift_and_add_of_codes():
             await ctx.tick()
             seen.append((ctx.get(dut.p), ctx.get(dut.done)))
 
-    _run(dut, tb)
+    run_sim(dut, tb)
     assert seen == [(1905, 0), (0, 0), (0, 1), (-1920, 1)]
 
 
@@ -71,7 +63,7 @@ column, and rows = group = K."""
 
 @pytest.mark.parametrize("rows, cols, group, k", SHAPES)
 @pytest.mark.parametrize("bits", [8, 16])
-def test_small_array_tiles_match_golden_gemm_and_cycle_formula(bits, rows, cols, group, k):
+def test_small_array_tiles_match_golden_gemm_and_cycle_formula(bits, rows, cols, group, k, run_sim):
     """Every output's FP32 bits equal the golden GEMM's and every tile takes the formula's
     cycles (each of the four vector kinds). Zero points, scales and token scales are garbage
     except where the protocol samples them (a group's last element, the tile's last)."""
@@ -115,7 +107,7 @@ def test_small_array_tiles_match_golden_gemm_and_cycle_formula(bits, rows, cols,
             assert (got == want[t]).all(), (t, got, want[t])
             assert cycles == mixpe_array_tile_cycles(rows, cols, k) == k + rows + cols
 
-    _run(dut, tb)
+    run_sim(dut, tb)
 
 
 def test_golden_array_operands_are_the_formats_gemm():

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
-from amaranth.sim import Simulator
 
 from hw.olive.array import OvpSystolicArray, expected_words, output_words
 from hw.olive.decoder import NORMAL_TYPES, OvpDecoder
@@ -19,15 +18,7 @@ from sim.formats.ovp import decode_fields, encode_fixed, expand
 from sim.olive.tile import ovp_array_tile_cycles
 
 
-def _run(dut, testbench, clock: bool = True):
-    sim = Simulator(dut)
-    if clock:
-        sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-
-
-def test_decoder_every_ovp4_code_pair_matches_golden():
+def test_decoder_every_ovp4_code_pair_matches_golden(run_sim):
     dut = OvpDecoder(4)
     codes = np.arange(256)
     pairs = np.stack([codes & 15, codes >> 4], 1)
@@ -44,11 +35,11 @@ def test_decoder_every_ovp4_code_pair_matches_golden():
                     if got != (exp[c, lane], integer[c, lane]):
                         bad.append((t.name, int(c), lane, got))
 
-    _run(dut, tb, clock=False)
+    run_sim(dut, tb, clock=False)
     assert bad == []
 
 
-def test_decoder_ovp8_identifier_patterns_match_golden():
+def test_decoder_ovp8_identifier_patterns_match_golden(run_sim):
     dut = OvpDecoder(8)
     t = NORMAL_TYPES[8][0]
     other = np.arange(256)
@@ -64,12 +55,12 @@ def test_decoder_ovp8_identifier_patterns_match_golden():
             if got != [(exp[n, 0], integer[n, 0]), (exp[n, 1], integer[n, 1])]:
                 bad.append((int(w), got))
 
-    _run(dut, tb, clock=False)
+    run_sim(dut, tb, clock=False)
     assert bad == []
 
 
 @pytest.mark.parametrize("bits", [4, 8])
-def test_encoder_matches_golden_on_adversarial_and_random_pairs(bits):
+def test_encoder_matches_golden_on_adversarial_and_random_pairs(bits, run_sim):
     dut = OvpEncoder(bits)
     rng = np.random.default_rng(bits)
     cases = [(index, np.concatenate([adversarial_pairs(t, rng), random_pairs(t, 100, rng)]))
@@ -90,11 +81,11 @@ def test_encoder_matches_golden_on_adversarial_and_random_pairs(bits):
                 if got != tuple(expected[n]) or not ctx.get(dut.valid_out):
                     bad.append((index, int(qa), int(qb), got, tuple(expected[n])))
 
-    _run(dut, tb)
+    run_sim(dut, tb)
     assert bad == []
 
 
-def test_encoder_keeps_larger_outlier_and_even_on_ties():
+def test_encoder_keeps_larger_outlier_and_even_on_ties(run_sim):
     dut = OvpEncoder(4)
     t = NORMAL_TYPES[4][0]  # int4: outliers start above 7 normal steps
     big, bigger = 40 << 4, 90 << 4
@@ -111,10 +102,10 @@ def test_encoder_keeps_larger_outlier_and_even_on_ties():
         assert results[1][1] == t.ident  # even larger: odd victim
         assert results[2][1] == t.ident  # tie: the even element wins
 
-    _run(dut, tb)
+    run_sim(dut, tb)
 
 
-def test_pe_accumulates_shifted_products_and_clears():
+def test_pe_accumulates_shifted_products_and_clears(run_sim):
     dut = OvpPe(exp_width=3, int_width=4, acc_width=32)
 
     async def tb(ctx):
@@ -138,12 +129,12 @@ def test_pe_accumulates_shifted_products_and_clears():
         await ctx.tick()
         assert ctx.get(dut.acc) == 0  # holds without valid
 
-    _run(dut, tb)
+    run_sim(dut, tb)
 
 
 @pytest.mark.parametrize("acc_bits", [32, 40])
 @pytest.mark.parametrize("bits", [4, 8])
-def test_array_tiles_match_golden_gemm_and_cycle_formula(bits, acc_bits):
+def test_array_tiles_match_golden_gemm_and_cycle_formula(bits, acc_bits, run_sim):
     """Both modes of one array: 4-bit (every PE one output) and 8-bit (2 × 2 PEs per output,
     sums in two PE words), with the default and a wider accumulator word; random codes include
     patterns the encoder never emits."""
@@ -184,7 +175,7 @@ def test_array_tiles_match_golden_gemm_and_cycle_formula(bits, acc_bits):
             assert (output_words(words.reshape(rows, cols), bits) == expected_words(want, bits, acc_bits)).all()
             assert cycles == ovp_array_tile_cycles(rows, cols, k)
 
-    _run(dut, tb)
+    run_sim(dut, tb)
 
 
 def test_array_needs_even_sides():
