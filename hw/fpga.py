@@ -225,7 +225,15 @@ def fpga_report(unit: RtlUnit, params: UnitParams, family: str = "xcup") -> dict
             "p_cascade_why": CASCADE_WHY[family],
             "dsp_preg": result.dsp_registers["PREG"], "dsp_mreg": result.dsp_registers["MREG"],
             "dsp_areg": result.dsp_registers["AREG"], "note": NOTES[family],
-            "fit": None if unit.fpga_fit is None else fit_table(result, unit.fpga_fit(params))}
+            "fit": _fit(unit, params, result)}
+
+
+def _fit(unit: RtlUnit, params: UnitParams, result: FpgaResult) -> dict | None:
+    """The unit's device fit, when it has one for a device of the family synthesised for."""
+    if unit.fpga_fit is None:
+        return None
+    fit = unit.fpga_fit(params)
+    return fit_table(result, fit) if fpga_devices()[fit.device].family == result.family else None
 
 
 class FpgaDevice(Strict):
@@ -267,8 +275,8 @@ def fit_table(result: FpgaResult, fit: FpgaFit) -> dict:
     return {"device": fit.device, "description": device.description, "sources": device.sources,
             "resources": rows, "binding": binding, "instances": instances,
             "dsp_expected": fit.dsps, "dsp_matches": result.dsp == fit.dsps,
-            "macs_per_cycle": {label: {"per_instance": macs,
-                                       "device": None if instances is None else macs * instances}
+            "macs_per_cycle": {label: {"per_instance": round(macs, 1),
+                                       "device": None if instances is None else round(macs * instances, 1)}
                                for label, macs in fit.macs_per_cycle.items()},
             "reference": [{"label": r.label, "value": r.value, "source": r.source}
                           for r in fit.reference],

@@ -162,7 +162,7 @@ class FpgaFit:
 
     device: str
     dsps: int
-    macs_per_cycle: dict[str, int]
+    macs_per_cycle: dict[str, float]
     reference: tuple[FitReference, ...] = ()
     note: str = ""
 

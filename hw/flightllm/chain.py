@@ -35,7 +35,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.flightllm.dequant import FP32_PAIR, SUM_PAIR, TOKENS, CsdChainDequant
+from hw.flightllm.dequant import FP32_PAIR, SUM_PAIR, CsdChainDequant
 from hw.flightllm.dsp import TOKEN_PAIR, Dsp48e2Slice, low_lane, pack_pair, split_lanes
 from hw.flightllm.sparse_mux import SparseMux
 from hw.fp.format import FP32
@@ -47,18 +47,20 @@ from sim.flightllm.design import (
     DSP_B_BITS,
     DSP_GROUP,
     DSP_P_BITS,
+    TOKENS,
     keep_choices,
     length_problem,
     needs_overflow_adjust,
 )
-from sim.formats.flightllm import BLOCK, INDEX_BITS, KEEP_CHOICES
+from sim.formats.flightllm import BIT_CHOICES, BLOCK, INDEX_BITS, KEEP_CHOICES
 
-CTRL = data.StructLayout({"valid": 1, "group_end": 1, "run_first_group": 1, "run_end": 1})
-"""Per-block control travelling with the cascade: the block ends a group / the run, it belongs
-to the run's first group."""
-KEEP_CODE_BITS = 2
+CTRL = data.StructLayout({"valid": 1, "group_start": 1, "group_end": 1, "run_first_group": 1,
+                          "run_end": 1})
+"""Per-block control travelling with the cascade: the block starts / ends a group, ends the run,
+belongs to the run's first group."""
+KEEP_CODE_BITS = (len(KEEP_CHOICES) - 1).bit_length()
 """``keep`` port: the index of N in :data:`sim.formats.flightllm.KEEP_CHOICES`."""
-W_BITS = 8
+W_BITS = max(BIT_CHOICES)
 """Weight code port bits per slice (INT8, or INT4 in the low nibble)."""
 
 
@@ -139,11 +141,10 @@ class ReductionNode(wiring.Component):
         m = Module()
         low, high = split_lanes(m, self.p, "rn")
         lanes = (self.side + low, high)
-        starts = Signal()  # the first block of a group: restart the sums
         m.d.sync += self.ready.eq(0)
         with m.If(self.ctrl.valid & self.emit):
-            m.d.sync += [self.sum[t].eq(Mux(starts, 0, self.sum[t]) + lanes[t]) for t in range(TOKENS)]
-            m.d.sync += starts.eq(self.ctrl.group_end)
+            m.d.sync += [self.sum[t].eq(Mux(self.ctrl.group_start, 0, self.sum[t]) + lanes[t])
+                         for t in range(TOKENS)]
             with m.If(self.ctrl.group_end):
                 m.d.sync += [self.ready.eq(1), self.first.eq(self.ctrl.run_first_group),
                              self.last.eq(self.ctrl.run_end), self.scale_out.eq(self.scale)]
@@ -203,7 +204,8 @@ class CsdChain(wiring.Component):
             m.d.sync += [count.eq(Mux(index == BLOCKS_PER_GROUP - 1, 0, index + 1)),
                          in_first_group.eq(first_group)]
         ctrl = [Signal(CTRL, name=f"ctrl_{i}") for i in range(self.length)]
-        m.d.sync += [ctrl[0].valid.eq(self.valid), ctrl[0].group_end.eq(index == BLOCKS_PER_GROUP - 1),
+        m.d.sync += [ctrl[0].valid.eq(self.valid), ctrl[0].group_start.eq(~index.any()),
+                     ctrl[0].group_end.eq(index == BLOCKS_PER_GROUP - 1),
                      ctrl[0].run_first_group.eq(first_group), ctrl[0].run_end.eq(self.last)]
         m.d.sync += [ctrl[i].eq(ctrl[i - 1]) for i in range(1, self.length)]
         return ctrl
@@ -239,7 +241,7 @@ class CsdChain(wiring.Component):
             node = m.submodules[f"node{j}"] = ReductionNode()
             m.d.comb += [node.p.eq(group.p), node.side.eq(side), node.emit.eq(emit),
                          node.ctrl.eq(ctrl[DSP_GROUP * j + 1])]
-            nodes.append((node, emit))
+            nodes.append(node)
             if self.overflow_adjust and j + 1 < groups:
                 oau = m.submodules[f"oau{j}"] = OverflowAdjustUnit()
                 m.d.comb += [oau.p.eq(group.p), oau.side.eq(side), oau.restart.eq(emit)]
@@ -258,7 +260,7 @@ class CsdChain(wiring.Component):
                 m.d.sync += token_scale.eq(self.token_scale)
         row_of = {n: {(r + 1) * n // DSP_GROUP - 1: r for r in range(self.length // n)} for n in choices}
         stages = []
-        for j, (node, _) in enumerate(nodes):
+        for j, node in enumerate(nodes):
             if self.dequant:
                 scale = Signal(FP32.width, name=f"scale{j}")
                 with m.Switch(self.keep):

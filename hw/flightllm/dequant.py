@@ -17,10 +17,8 @@ from hw.fp.adder import FloatAdder
 from hw.fp.convert import IntToFloat
 from hw.fp.format import FP32
 from hw.fp.multiplier import FloatMultiplier
-from sim.flightllm.design import GROUP_SUM_BITS
+from sim.flightllm.design import GROUP_SUM_BITS, TOKENS
 
-TOKENS = 2
-"""Tokens per chain pass (two packed lanes)."""
 FP32_PAIR = data.ArrayLayout(FP32.width, TOKENS)
 SUM_PAIR = data.ArrayLayout(signed(GROUP_SUM_BITS), TOKENS)
 

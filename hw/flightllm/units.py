@@ -18,6 +18,7 @@ from sim.flightllm.design import (
     BLOCKS_PER_GROUP,
     GROUP_SUM_BITS,
     MACS_PER_DSP,
+    TOKENS,
     dense_macs_per_cycle,
     keep_choices,
     keep_problem,
@@ -90,7 +91,7 @@ def run_operands(p: CsdChainParams, v, run: int) -> tuple[Encoded, Encoded]:
     blocks = p.k // BLOCK
     codes = v["w"][run, :rows * keep].reshape(rows, keep, blocks).transpose(0, 2, 1)
     index = v["index"][run, :rows * keep].reshape(rows, keep, blocks).transpose(0, 2, 1)
-    x = Encoded(FORMAT, Role.ACTIVATION, (vectors.TOKENS, p.k), v["x"][run].astype(np.int8),
+    x = Encoded(FORMAT, Role.ACTIVATION, (TOKENS, p.k), v["x"][run].astype(np.int8),
                 v["a"][run].astype(np.float32), 0)
     w = Encoded(FORMAT, Role.WEIGHT, (rows, p.k), codes.astype(np.int8),
                 v["scale"][run, :rows].astype(np.float32), 0,
@@ -104,7 +105,7 @@ def _golden(dequant: bool):
         """Per run, rows × 2 tokens (rows the chain does not produce at this N: 0): FP32 bits
         of the golden GEMM, or the exact group sums of the run's only group."""
         rows_max = p.length // min(KEEP_CHOICES)
-        out = np.zeros((len(v["keep"]), rows_max, vectors.TOKENS), np.int64)
+        out = np.zeros((len(v["keep"]), rows_max, TOKENS), np.int64)
         for run in range(len(out)):
             x, w = run_operands(p, v, run)
             rows = w.shape[0]
@@ -117,7 +118,7 @@ def _golden(dequant: bool):
 def _drive(dequant: bool):
     def drive(p: CsdChainParams, v) -> dict:
         runs, blocks = len(v["keep"]), p.k // BLOCK
-        x = v["x"].reshape(runs, vectors.TOKENS, blocks, BLOCK).transpose(0, 2, 3, 1)
+        x = v["x"].reshape(runs, TOKENS, blocks, BLOCK).transpose(0, 2, 3, 1)
         ports = {"x": x.reshape(runs, blocks, 2 * BLOCK), "w": v["w_port"].transpose(0, 2, 1),
                  "index": v["index"].transpose(0, 2, 1),
                  "keep": np.array([KEEP_CHOICES.index(int(n)) for n in v["keep"]]),
@@ -158,6 +159,8 @@ REFERENCE = (
 )
 
 
+IN_FLIGHT_K = ((576, "SmolLM2-135M"), (4096, "LLaMA2-7B"))
+"""Reductions at which the fit shows the one-run-in-flight rate (runs of K/16 cycles + fill)."""
 FP32_MULTIPLIER_DSPS = 2
 """DSP48E2 slices Yosys maps one FP32 multiplier's 24 × 24 significand product onto (measured:
 27 × 18 slices, the product split in two)."""
@@ -171,9 +174,14 @@ def _fpga_fit(dequant: bool):
         """The chain on the Alveo U280: ``length`` DSP48E2 (+ the output stage's FP32
         multipliers, one per row lane and token); per chain and cycle ``2·length`` INT8 MACs of
         kept weights, ``2·16·length/N`` dense-equivalent at each N."""
-        macs = {"kept-weight INT8 MACs (every N)": MACS_PER_DSP * p.length}
-        macs |= {f"dense-equivalent MACs at N = {n}": dense_macs_per_cycle(p.length, n)
+        peak = MACS_PER_DSP * p.length
+        macs = {"kept-weight INT8 MACs (every N), runs streamed": peak}
+        macs |= {f"dense-equivalent MACs at N = {n}, runs streamed": dense_macs_per_cycle(p.length, n)
                  for n in keep_choices(p.length)}
+        for k, model in IN_FLIGHT_K:  # the RTL as built and benched: one run in flight
+            padded = -(-k // GROUP) * GROUP  # whole groups: the zeros stream through too
+            busy = (k // BLOCK) / csd_chain_run_cycles(p.length, padded, dequant=dequant)
+            macs[f"kept-weight INT8 MACs, one run in flight, K = {k} ({model})"] = peak * busy
         multipliers = p.length if dequant else 0  # length / 2 row lanes × 2 tokens
         note = FIT_NOTE + (f" The FP32 output stage is built per chain here ({multipliers} FP32 "
                            f"multipliers and adders, {FP32_MULTIPLIER_DSPS * multipliers} of the "

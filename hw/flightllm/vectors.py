@@ -23,15 +23,17 @@ from functools import cache
 import numpy as np
 
 from models.samples import linear_samples
-from sim.flightllm.design import keep_choices
+from sim.flightllm.design import TOKENS, keep_choices
 from sim.formats import pertoken
 from sim.formats.flightllm import BIT_CHOICES, BLOCK, GROUP, FlightLlmFormat, LayerRule
 
 REAL_LAYERS = ("q_proj", "k_proj", "down_proj")
 X_MAX = pertoken.qmax(8)
-TOKENS = 2
 SCALE_EXTREMES = np.array([65504.0, 1.0, 2.0 ** -24, 2.0 ** -14], np.float32)
 """FP16-valued group scales: the largest, 1, the smallest subnormal and smallest normal."""
+TOKEN_SCALE_EXTREMES = np.array([1.0, 2.0 ** -20, 1000.0, 2.0 ** -126, 2.0 ** 100], np.float32)
+"""Token scales of adversarial runs: with the extreme group scales some outputs are FP32
+subnormals (2^-126 · 2^-24 · P) and some overflow to ±inf (2^100 · 65504 · P)."""
 
 
 @cache
@@ -101,8 +103,9 @@ def configs(length: int, keep: int, bits: int) -> list[tuple[int, int]]:
 
 def chain_runs(length: int, k: int, keep: int, bits: int, count: int, seed: int = 0
                ) -> dict[str, np.ndarray]:
-    """At least ``count`` runs spread evenly over :func:`configs`; for each configuration half
-    real, a quarter random, a quarter adversarial (see the module docstring)."""
+    """At least ``count`` runs spread evenly over :func:`configs`, interleaved (run r has
+    configuration r mod their count); for each configuration half real, a quarter random, a
+    quarter adversarial (see the module docstring)."""
     rng = np.random.default_rng(seed)
     pairs = configs(length, keep, bits)
     per = -(-count // len(pairs))
@@ -113,9 +116,10 @@ def chain_runs(length: int, k: int, keep: int, bits: int, count: int, seed: int 
          "scale": np.zeros((n, rows_max, groups), np.float32),
          "keep": np.zeros(n, np.int64), "bits": np.zeros(n, np.int64)}
     real = _real_activations()
-    for run in range(n):
-        keep_n, width = pairs[run // per]
-        rows, qmax, kind = length // keep_n, pertoken.qmax(width), run % 4
+    for run in range(n):  # the configurations interleaved: N and the width change every run
+        keep_n, width = pairs[run % len(pairs)]
+        nth = run // len(pairs)
+        rows, qmax, kind = length // keep_n, pertoken.qmax(width), nth % 4
         layers = [name for name, (codes, _) in real.items() if codes.shape[1] >= k]
         if kind in (0, 1) and layers:
             name = layers[rng.integers(len(layers))]
@@ -135,8 +139,8 @@ def chain_runs(length: int, k: int, keep: int, bits: int, count: int, seed: int 
             index = _random_index(rng, rows, blocks, keep_n)
             scale = np.exp2(rng.uniform(-24, 15, (rows, groups))).astype(np.float16)
         else:
-            codes, index, x = _adversarial(rng, (run // 4) % 6, rows, blocks, keep_n, qmax, k)
-            a = rng.choice(np.array([1.0, 2.0 ** -20, 1000.0], np.float32), TOKENS)
+            codes, index, x = _adversarial(rng, (nth // 4) % 6, rows, blocks, keep_n, qmax, k)
+            a = rng.choice(TOKEN_SCALE_EXTREMES, TOKENS)
             scale = rng.choice(SCALE_EXTREMES, (rows, groups))
         v["x"][run], v["a"][run], v["scale"][run, :rows] = x, a, scale
         v["w"][run] = codes.transpose(0, 2, 1).reshape(rows * keep_n, blocks)  # slice r·N + s

@@ -7,8 +7,9 @@ costs exactly what the RTL measures for one run on an idle chain,
 :func:`sim.flightllm.tile.csd_chain_run_cycles` = ``K/16 + L + 2``. A tile of (m, k, n) needs
 ``⌈m/2⌉·⌈n/(L/N)⌉`` runs, spread over the chains in waves of ``rows`` runs, one after another.
 N is the layer's own (its weight density reaches the model through the per-op numerics seam:
-``flightllm-w4s`` keeps 4 of 16 in q/k projections); a dense layer, or a target without N:M
-sparsity, runs at N = 16. An odd m leaves one packed lane idle in the last pair — decode (m = 1)
+``flightllm-w4s`` keeps 4 of 16 in q/k projections): the smallest N of the target's
+``compute.sparsity.n`` with N/16 ≥ the density; a dense layer, or a target without N:M
+sparsity, runs at N = 16 (so a target's chains have at least 16 slices). An odd m leaves one packed lane idle in the last pair — decode (m = 1)
 uses half of each slice: the chain packs two tokens, and the paper's other option (two rows
 sharing one activation) is not built.
 
@@ -27,9 +28,6 @@ from sim.flightllm import design
 from sim.flightllm.tile import csd_chain_run_cycles
 from sim.formats.flightllm import BLOCK, GROUP, INDEX_BITS
 
-TOKENS_PER_RUN = 2
-"""Tokens packed into one slice's A port."""
-
 
 @register_compute_model("flightllm-mpe")
 class FlightLlmMpe(ComputeModel):
@@ -46,14 +44,13 @@ class FlightLlmMpe(ComputeModel):
 
     def keep(self, density: float) -> int:
         """N of N:16 for weights of ``density`` (:func:`sim.flightllm.design.keep_for`)."""
-        sparse = self.target.compute.sparsity.pattern == "n:m"
-        return design.keep_for(self.design.chain_length, density, sparse)
+        return design.keep_for(self.target, density)
 
     def matmul(self, tile, precision, density, first_k) -> TileCost:
         m, k, n = tile
         length, chains = self.design.chain_length, self.rows
         keep = self.keep(density)
-        pairs = math.ceil(m / TOKENS_PER_RUN)
+        pairs = math.ceil(m / design.TOKENS)
         row_sets = math.ceil(n / design.segments(length, keep))
         waves = math.ceil(pairs * row_sets / chains)
         k_run = math.ceil(k / GROUP) * GROUP

@@ -44,7 +44,9 @@ LANE_SHIFT = 18
 partial sum occupies P's low 18 bits."""
 DSP_GROUP = 2
 """Slices per DSP group (fixed cascade inside, reduction node at its end)."""
-MACS_PER_DSP = 2
+TOKENS = 2
+"""Tokens packed into one slice's A port: a run is a token pair."""
+MACS_PER_DSP = TOKENS
 """INT8 MACs per slice per cycle (two tokens share one weight)."""
 MAX_LENGTH = 64
 """Longest chain the RTL generator builds (slices)."""
@@ -130,6 +132,9 @@ def check(target: TargetSpec, design: CsdChainDesign) -> None:
     if c.accumulator_bits != ACCUMULATOR_BITS:
         raise SpecProblem("compute.accumulator_bits", f"the chain's outputs are FP32 "
                                                       f"({ACCUMULATOR_BITS} bits), got {c.accumulator_bits}")
+    if length < BLOCK:
+        raise SpecProblem("design.chain_length", f"a target's chains run dense layers (N = {BLOCK}: "
+                                                 f"{BLOCK} slices per segment); got {length} slices")
     if c.sparsity.pattern == "n:m":
         if c.sparsity.m != BLOCK:
             raise SpecProblem("compute.sparsity.m", f"the chain's sparse MUX selects 1 of {BLOCK}, "
@@ -138,6 +143,8 @@ def check(target: TargetSpec, design: CsdChainDesign) -> None:
         if bad:
             raise SpecProblem("compute.sparsity.n", f"a chain of {length} slices runs N in "
                                                     f"{list(keep_choices(length))}, got {bad}")
+        if BLOCK not in c.sparsity.n:
+            raise SpecProblem("compute.sparsity.n", f"dense layers run at N = {BLOCK}; list it")
     rate = c.rows * c.cols * MACS_PER_DSP
     for name, p in c.precisions.items():
         if p.act_bits != flightllm.A_BITS or p.weight_bits not in flightllm.BIT_CHOICES:
@@ -150,9 +157,11 @@ def check(target: TargetSpec, design: CsdChainDesign) -> None:
                               f"MACs per cycle (two packed per slice), got {p.macs_per_cycle:g}")
 
 
-def keep_for(length: int, density: float, sparse: bool) -> int:
-    """The N a layer of weight ``density`` runs at: the smallest N the chain supports with
-    ``N/16 ≥ density`` (16 when the target has no N:M sparsity)."""
-    if not sparse:
+def keep_for(target: TargetSpec, density: float) -> int:
+    """The N a layer of weight ``density`` runs at on ``target`` (checked by :func:`check`):
+    the smallest N of its ``compute.sparsity.n`` with ``N/16 ≥ density``; 16 when it has no
+    N:M sparsity (16 is always listed, and a density never exceeds 1)."""
+    sparsity = target.compute.sparsity
+    if sparsity.pattern != "n:m":
         return BLOCK
-    return next((n for n in keep_choices(length) if n >= density * BLOCK - 1e-9), max(keep_choices(length)))
+    return min(n for n in sparsity.n if n >= density * BLOCK - 1e-9)

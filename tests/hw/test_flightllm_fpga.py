@@ -29,10 +29,22 @@ def test_the_chain_maps_its_l_multipliers_onto_l_dsp48e2():
     assert fit["instances"] == min(row["instances"] for row in fit["resources"].values()
                                    if row["instances"] is not None)
     assert fit["instances"] == fit["resources"][binding]["instances"]
-    assert fit["macs_per_cycle"]["kept-weight INT8 MACs (every N)"] == {
+    macs = fit["macs_per_cycle"]
+    assert macs["kept-weight INT8 MACs (every N), runs streamed"] == {
         "per_instance": 32, "device": 32 * fit["instances"]}
-    assert fit["macs_per_cycle"]["dense-equivalent MACs at N = 4"]["per_instance"] == 128
+    assert macs["dense-equivalent MACs at N = 4, runs streamed"]["per_instance"] == 128
+    # one run in flight, as built: K = 4096 is 256 blocks of a 256 + 16 = 272-cycle run
+    assert macs["kept-weight INT8 MACs, one run in flight, K = 4096 (LLaMA2-7B)"][
+        "per_instance"] == round(32 * 256 / 272, 1)
     assert doc["p_cascade_links"] == 0 and "DSP48E2" in doc["p_cascade_why"]
+
+
+def test_no_u280_fit_for_another_family():
+    """A 7-series netlist (DSP48E1, the 27-bit A split over two) is not fitted onto the
+    UltraScale+ card."""
+    unit = get_unit("flightllm-chain-psum")
+    doc = fpga_report(unit, resolve_params(unit, options={"length": "2"}), "xc7")
+    assert doc["cells"].get("DSP48E1") == doc["dsp"] == 4 and doc["fit"] is None
 
 
 def test_the_output_stage_adds_two_dsp48e2_per_fp32_multiplier():

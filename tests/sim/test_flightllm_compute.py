@@ -71,6 +71,11 @@ def test_a_density_between_choices_runs_at_the_next_n(target):
     assert [model.keep(d) for d in (0.1, 0.125, 0.2, 0.5, 0.7, 1.0)] == [2, 2, 4, 8, 16, 16]
 
 
+def test_only_the_targets_own_n_are_used(tmp_path):
+    spec = load_target(chain_target(tmp_path, lambda d: d["compute"]["sparsity"].update(n=[4, 16])))
+    assert [get_compute_model(spec).keep(d) for d in (0.125, 0.25, 0.5, 1.0)] == [4, 4, 16, 16]
+
+
 def test_without_sparsity_every_layer_is_dense(tmp_path):
     spec = load_target(chain_target(tmp_path, lambda d: d["compute"].pop("sparsity")))
     assert get_compute_model(spec).keep(0.25) == 16
@@ -84,6 +89,9 @@ def test_without_sparsity_every_layer_is_dense(tmp_path):
     (lambda d: d["compute"]["precisions"]["int8"].update(act_bits=16), "compute.precisions.int8"),
     (lambda d: d["compute"].update(accumulator_bits=24), "compute.accumulator_bits"),
     (lambda d: d.pop("design"), "design"),
+    (lambda d: (d["design"].update(chain_length=8), d["compute"].update(cols=8)),
+     "design.chain_length"),                                    # dense layers need 16 slices
+    (lambda d: d["compute"]["sparsity"].update(n=[2, 4]), "compute.sparsity.n"),
 ])
 def test_targets_the_rtl_cannot_build_are_refused_on_load(tmp_path, edit, key):
     with pytest.raises(UserError, match=key):
