@@ -214,6 +214,11 @@ def _synth_fpga(rtl, params, family: str, as_json: bool) -> None:
         _print_fit(doc["fit"], doc["dsp"])
 
 
+def _count(value: float) -> str:
+    """A count with thousands separators, one decimal unless whole."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
 def _print_fit(fit: dict, dsp: int) -> None:
     """The device fit of a ``synth --fpga`` document: instances per resource, the MACs per
     cycle of those that fit beside the reference figures, the DSP check and the sources."""
@@ -229,9 +234,9 @@ def _print_fit(fit: dict, dsp: int) -> None:
               highlight=False)
     macs = Table("MACs per cycle", "per instance", f"{fit['instances']:,} instances")
     for label, row in fit["macs_per_cycle"].items():
-        macs.add_row(escape(label), f"{row['per_instance']:,}", f"{row['device']:,}")
+        macs.add_row(escape(label), _count(row["per_instance"]), _count(row["device"]))
     for ref in fit["reference"]:
-        macs.add_row(escape(ref["label"]), "", f"{ref['value']:,g} (reference)")
+        macs.add_row(escape(ref["label"]), "", f"{_count(ref['value'])} (reference)")
     out.print(macs)
     out.print(escape(fit["note"]), highlight=False)
     for source in [*fit["sources"], *(ref["source"] for ref in fit["reference"])]:
