@@ -254,8 +254,8 @@ class CsdChain(wiring.Component):
 
     def _outputs(self, m: Module, nodes, choices) -> None:
         """Row r's node for each N (node ``(r + 1)·N/2 − 1``): its scale in, its outputs out."""
-        token_scale = Signal(FP32_PAIR)  # sampled on the run's last block
         if self.dequant:
+            token_scale = Signal(FP32_PAIR)  # sampled on the run's last block
             with m.If(self.valid & self.last):
                 m.d.sync += token_scale.eq(self.token_scale)
         row_of = {n: {(r + 1) * n // DSP_GROUP - 1: r for r in range(self.length // n)} for n in choices}

@@ -13,6 +13,7 @@ import numpy as np
 from core.errors import UserError
 from hw.flightllm import vectors
 from hw.flightllm.chain import CsdChain
+from hw.fp.format import FP32, to_bits
 from hw.registry import BENCH, Bench, FitReference, FpgaFit, RtlUnit, UnitParams
 from sim.flightllm.design import (
     BLOCKS_PER_GROUP,
@@ -80,10 +81,6 @@ class CsdChainPsumParams(CsdChainParams):
         return super().problem()
 
 
-def _fp32_bits(values) -> np.ndarray:
-    return np.asarray(values, np.float32).view(np.uint32).astype(np.int64)
-
-
 def run_operands(p: CsdChainParams, v, run: int) -> tuple[Encoded, Encoded]:
     """Run ``run`` of ``v`` as the golden model's encoded activation and weight."""
     keep = int(v["keep"][run])
@@ -109,7 +106,7 @@ def _golden(dequant: bool):
         for run in range(len(out)):
             x, w = run_operands(p, v, run)
             rows = w.shape[0]
-            out[run, :rows] = (_fp32_bits(gemm(x, w)).T if dequant
+            out[run, :rows] = (to_bits(FP32, gemm(x, w)).T if dequant
                                else group_sums(x, w)[:, :, 0].T)
         return out.reshape(len(out), -1)
     return golden
@@ -126,8 +123,8 @@ def _drive(dequant: bool):
                  "result_bits": np.array(32 if dequant else GROUP_SUM_BITS)}
         if dequant:
             per_block = np.repeat(v["scale"], BLOCKS_PER_GROUP, axis=2).transpose(0, 2, 1)
-            ports["scale"] = _fp32_bits(per_block)
-            ports["token_scale"] = np.repeat(_fp32_bits(v["a"])[:, None, :], blocks, axis=1)
+            ports["scale"] = to_bits(FP32, per_block)
+            ports["token_scale"] = np.repeat(to_bits(FP32, v["a"])[:, None, :], blocks, axis=1)
         return ports
     return drive
 

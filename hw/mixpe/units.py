@@ -12,7 +12,7 @@ import numpy as np
 from amaranth.lib import wiring
 
 from core.errors import UserError
-from hw.fp.format import FP32
+from hw.fp.format import FP32, to_bits
 from hw.mixpe import vectors
 from hw.mixpe.array import MixPeArray
 from hw.mixpe.baselines import INT8_PRODUCT_BITS, DequantInt4Int8Pe, Fp16MacPe, Int8MacPe
@@ -41,10 +41,6 @@ ACTIVATIONS = {8: "int8", 16: "fp16"}
 """``bits`` (activation bits) → the PE kind."""
 WIDTHS = (partial_sum_needed(GROUP), group_sum_needed(GROUP))
 """The default W4A8 (partial-sum, group-sum) bits: what a group of the formats' 128 needs (19, 15)."""
-
-
-def _fp32_bits(values) -> np.ndarray:
-    return np.asarray(values, np.float32).view(np.uint32).astype(np.int64)
 
 
 def _bits_problem(bits: int) -> str | None:
@@ -145,7 +141,7 @@ def _running_sums(products: np.ndarray, v, sum_bits: int | None) -> np.ndarray:
         if valid:
             start = zero if first else acc
             acc = np.float32(start + products[t]) if fp32 else _wrap(start + int(products[t]), sum_bits)
-        out[t] = _fp32_bits(acc) if fp32 else acc
+        out[t] = to_bits(FP32, acc) if fp32 else acc
     return out
 
 
@@ -311,7 +307,7 @@ def tile_operands(p: MixPeArrayParams, v, t: int) -> tuple[Encoded, Encoded]:
 def _array_golden(p: MixPeArrayParams, v) -> np.ndarray:
     """Each tile's outputs by the golden GEMM, as FP32 bit patterns ``[tiles, rows·cols]``."""
     gemm = gemm_w4a16 if p.fp16 else gemm_w4a8
-    return np.stack([_fp32_bits(gemm(*tile_operands(p, v, t))).reshape(-1)
+    return np.stack([to_bits(FP32, gemm(*tile_operands(p, v, t))).astype(np.int64).reshape(-1)
                      for t in range(len(v["x"]))])
 
 
@@ -322,7 +318,7 @@ def _array_drive(p: MixPeArrayParams, v) -> dict:
              "zero": per_group(v["zero"]), "scale": per_group(scale16),
              "x_bits": np.array(p.bits)}
     if not p.fp16:
-        a = _fp32_bits(v["a"])  # [tiles, rows], the same on every element of the tile
+        a = to_bits(FP32, v["a"])  # [tiles, rows], the same on every element of the tile
         drive["token_scale"] = np.repeat(a[:, None, :], p.k, axis=1)
     return drive
 

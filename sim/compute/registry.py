@@ -87,9 +87,15 @@ class ComputeModel:
                                                   f"got {target.compute.dataflow!r}")
         cls.check_design(target, cls.parse_design(target))
 
+    design_rules: ClassVar[Callable[[TargetSpec, BaseModel], None] | None] = None
+    """The design's own rules on a target and its parsed ``design:`` section, raising
+    :class:`SpecProblem` (a design package's ``design.check``; ``None``: no rules)."""
+
     @classmethod
     def check_design(cls, target: TargetSpec, design: BaseModel | None) -> None:
-        """The design's own rules on ``target`` and its parsed ``design:`` section (none here)."""
+        """Apply :attr:`design_rules` to ``target`` and its parsed ``design:`` section."""
+        if cls.design_rules is not None:
+            cls.design_rules(target, design)
 
     @classmethod
     def actions(cls, target: TargetSpec) -> list[str]:

@@ -34,13 +34,7 @@ class FlightLlmMpe(ComputeModel):
     dataflow = "dot-product"
     design_schema = design.CsdChainDesign
 
-    def __init__(self, target):
-        super().__init__(target)
-        self.design = self.parse_design(target)
-
-    @classmethod
-    def check_design(cls, target, params) -> None:
-        design.check(target, params)
+    design_rules = staticmethod(design.check)
 
     def keep(self, density: float) -> int:
         """N of N:16 for weights of ``density`` (:func:`sim.flightllm.design.keep_for`)."""

@@ -36,9 +36,7 @@ from sim.mixpe.tile import mixpe_array_tile_cycles
 class MixPeArrayModel(SystolicOutputStationary):
     design_schema = design.MixPeDesign
 
-    @classmethod
-    def check_design(cls, target, params) -> None:
-        design.check(target, params)
+    design_rules = staticmethod(design.check)
 
     @classmethod
     def actions(cls, target) -> list[str]:

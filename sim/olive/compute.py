@@ -26,9 +26,7 @@ from sim.olive.tile import ovp_array_tile_cycles
 class OliveSystolic(SystolicOutputStationary):
     design_schema = design.OliveDesign
 
-    @classmethod
-    def check_design(cls, target, params) -> None:
-        design.check(target, params)
+    design_rules = staticmethod(design.check)
 
     def __init__(self, target):
         super().__init__(target)
