@@ -88,6 +88,14 @@ class _Slots:
         return () if user is None else (user,)
 
 
+def misc_ops_per_element(target: TargetSpec, kind: str) -> float:
+    """Element-operations per element of a ``misc`` instruction computing op kind ``kind`` on
+    ``target``'s vector unit; an embedding gather only moves its rows (0)."""
+    if kind == OpKind.EMBEDDING.value:
+        return 0.0
+    return target.vector.ops_per_element[kind]
+
+
 def gemm_shape(op: Op, bits: OperandBits, acc_bits: int) -> GemmShape:
     return GemmShape(op.m, op.k, op.n, bits.a_bits, bits.w_bits, bits.o_bits, acc_bits)
 
@@ -139,6 +147,12 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
     c_tile: tuple | None = None
     c_sizes = (0, 0)
     visited: set[tuple] = set()
+    # tensors in HBM are laid out tile by tile, each tile in a slot of the largest tile's size
+    a_tile = _ceil_bytes(tiling.tm * tiling.tk, shape.a_bits)
+    w_tile = _ceil_bytes(tiling.tk * tiling.tn, shape.w_bits)
+    p_tile = _ceil_bytes(tiling.tm * tiling.tn, shape.acc_bits)
+    c_bits = fused[-1].element_bits if fused else bits.o_bits
+    trips_m, trips_k, trips_n = trips["m"], trips["k"], trips["n"]
 
     def flush_c() -> None:
         """Store the resident C tile: final (with fused ops) after the last K step, else a spill."""
@@ -146,19 +160,27 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
         if c_tile is None:
             return
         rows, cols = c_sizes
-        final = c_tile[-1]
+        h, mi, ni, final = c_tile
+        c_index = (h * trips_m + mi) * trips_n + ni
         wait = (last_matmul,)
         if final:
+            extra = 0
             for f in fused:
+                tile_bytes = _ceil_bytes(tiling.tm * tiling.tn, f.element_bits)
                 for _ in range(f.extra_inputs):
-                    wait = wait + (prog.emit(Instr(Opcode.LOAD, buffer="inputs",
-                                                   bytes=_ceil_bytes(rows * cols, f.element_bits))),)
+                    wait = wait + (prog.emit(Instr(
+                        Opcode.LOAD, buffer="inputs", bytes=_ceil_bytes(rows * cols, f.element_bits),
+                        operand=f"x{extra}", offset=c_index * tile_bytes)),)
+                    extra += 1
                 wait = (prog.emit(Instr(Opcode.MISC, waits=wait, elements=rows * cols,
-                                        ops_per_element=f.ops_per_element)),)
-            size = _ceil_bytes(rows * cols, fused[-1].element_bits if fused else bits.o_bits)
+                                        ops_per_element=f.ops_per_element, operation=f.kind,
+                                        slot=c_slots.slot)),)
+            size, operand = _ceil_bytes(rows * cols, c_bits), "c"
+            offset = c_index * _ceil_bytes(tiling.tm * tiling.tn, c_bits)
         else:
-            size = _ceil_bytes(rows * cols, shape.acc_bits)
-        store = prog.emit(Instr(Opcode.STORE, waits=wait, buffer="outputs", bytes=size))
+            size, operand, offset = _ceil_bytes(rows * cols, shape.acc_bits), "p", c_index * p_tile
+        store = prog.emit(Instr(Opcode.STORE, waits=wait, buffer="outputs", bytes=size,
+                                operand=operand, offset=offset, slot=c_slots.slot))
         c_slots.last_user[c_slots.slot] = store
         c_tile = None
 
@@ -176,14 +198,18 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
             a_key = (h, mi, ki)
             if a_key != a_slots.current:
                 free = a_slots.claim()
-                a_slots.loaded_at = prog.emit(Instr(Opcode.LOAD, waits=free, buffer="inputs",
-                                                    bytes=_ceil_bytes(tm * tk, shape.a_bits)))
+                a_slots.loaded_at = prog.emit(Instr(
+                    Opcode.LOAD, waits=free, buffer="inputs", bytes=_ceil_bytes(tm * tk, shape.a_bits),
+                    operand="a", offset=((h * trips_m + mi) * trips_k + ki) * a_tile,
+                    slot=a_slots.slot))
                 a_slots.current = a_key
             w_key = (kv, ki, ni)
             if w_key != w_slots.current:
                 free = w_slots.claim()
-                w_slots.loaded_at = prog.emit(Instr(Opcode.LOAD, waits=free, buffer="weights",
-                                                    bytes=_ceil_bytes(tk * tn, shape.w_bits)))
+                w_slots.loaded_at = prog.emit(Instr(
+                    Opcode.LOAD, waits=free, buffer="weights", bytes=_ceil_bytes(tk * tn, shape.w_bits),
+                    operand="b", offset=((kv * trips_k + ki) * trips_n + ni) * w_tile,
+                    slot=w_slots.slot))
                 w_slots.current = w_key
             waits = [a_slots.loaded_at, w_slots.loaded_at]
             c_key = (h, mi, ni)
@@ -191,13 +217,15 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
                 flush_c()
                 waits.extend(c_slots.claim())
                 if c_key in visited:  # partial sums spilled earlier: read them back
-                    waits.append(prog.emit(Instr(Opcode.LOAD, buffer="outputs",
-                                                 bytes=_ceil_bytes(tm * tn, shape.acc_bits))))
+                    waits.append(prog.emit(Instr(
+                        Opcode.LOAD, buffer="outputs", bytes=_ceil_bytes(tm * tn, shape.acc_bits),
+                        operand="p", offset=((h * trips_m + mi) * trips_n + ni) * p_tile,
+                        slot=c_slots.slot)))
                 visited.add(c_key)
             c_tile, c_sizes = (h, mi, ni, ki == last_k_index), (tm, tn)
             last_matmul = prog.emit(Instr(opcode, waits=tuple(waits), tile=(tm, tk, tn),
                                           first_k=ki == 0, precision=bits.precision,
-                                          density=bits.density))
+                                          density=bits.density, slot=c_slots.slot))
             a_slots.last_user[a_slots.slot] = last_matmul
             w_slots.last_user[w_slots.slot] = last_matmul
     flush_c()
@@ -209,21 +237,27 @@ def map_vector(op: Op, target: TargetSpec) -> Program:
     v = target.vector
     in_elements = sum(math.prod(s) for s in op.inputs)
     out_elements = op.output_elements
-    ops = v.ops_per_element[op.kind.value]
+    ops = misc_ops_per_element(target, op.kind.value)
     if op.kind is OpKind.EMBEDDING:       # gather one table row per token: bytes = output
-        in_elements, ops = out_elements, 0.0
+        in_elements = out_elements
     work = max(in_elements, out_elements)
     bytes_per_work = (in_elements + out_elements) * v.element_bits / 8 / max(1, work)
     chunk = max(1, int(target.buffers.inputs.tile_bytes // max(bytes_per_work, 1e-9)))
     _check_tiles(op, f"{work:,} elements", -(-work // chunk), target)
     slots = _Slots(2 if target.buffers.inputs.double_buffered else 1)
     prog = Program()
-    for start in range(0, work, chunk):
+    in_chunk = _ceil_bytes(in_elements * chunk // work, v.element_bits)
+    out_chunk = _ceil_bytes(out_elements * chunk // work, v.element_bits)
+    for index, start in enumerate(range(0, work, chunk)):
         n = min(chunk, work - start)
-        load = prog.emit(Instr(Opcode.LOAD, waits=slots.claim(), buffer="inputs",
-                               bytes=_ceil_bytes(in_elements * n // work, v.element_bits)))
-        misc = prog.emit(Instr(Opcode.MISC, waits=(load,), elements=n, ops_per_element=ops))
+        free = slots.claim()
+        load = prog.emit(Instr(Opcode.LOAD, waits=free, buffer="inputs",
+                               bytes=_ceil_bytes(in_elements * n // work, v.element_bits),
+                               operand="in", offset=index * in_chunk, slot=slots.slot))
+        misc = prog.emit(Instr(Opcode.MISC, waits=(load,), elements=n, ops_per_element=ops,
+                               operation=op.kind.value, slot=slots.slot))
         store = prog.emit(Instr(Opcode.STORE, waits=(misc,), buffer="outputs",
-                                bytes=_ceil_bytes(out_elements * n // work, v.element_bits)))
+                                bytes=_ceil_bytes(out_elements * n // work, v.element_bits),
+                                operand="out", offset=index * out_chunk, slot=slots.slot))
         slots.last_user[slots.slot] = store
     return prog

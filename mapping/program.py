@@ -9,7 +9,7 @@ bandwidth, so they never overlap each other; matrix and vector units run beside 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -43,7 +43,16 @@ class Instr:
     one needs. ``bytes``: off-chip bytes (load/store). ``tile``: (m, k, n) elements of a matrix
     tile; ``first_k``: the tile starts a fresh accumulation (no partial sums to read back).
     ``precision``: the target precision name; ``density``: fraction of weights kept (N:M
-    sparsity, 1.0 dense).
+    sparsity, 1.0 dense). ``operation``: the op kind a ``misc`` instruction computes (its cost
+    per element is the target's, :func:`mapping.mapper.misc_ops_per_element`).
+
+    Where the data lives (no effect on cycles; a compiler turns it into addresses):
+    ``operand`` names the tensor a load or store moves — ``a`` (a matrix op's activations),
+    ``b`` (its weights or K/V cache), ``c`` (its outputs or spilled partial sums), ``x`` (an
+    extra operand of a fused element-wise op), ``in``/``out`` (a vector op's input/output);
+    ``offset``: bytes from the start of that tensor, laid out tile by tile (each tile in a slot
+    of the op's largest tile); ``slot``: the buffer slot (0 or 1 when double buffered) a load
+    fills, a store drains, or a matrix tile accumulates into.
     """
 
     opcode: Opcode
@@ -56,6 +65,10 @@ class Instr:
     ops_per_element: float = 0.0
     precision: str | None = None
     density: float = 1.0
+    operation: str | None = None
+    operand: str | None = None
+    offset: int = 0
+    slot: int = 0
 
 
 @dataclass
@@ -82,9 +95,4 @@ class Program:
         base = len(self.instrs)
         for ins in other.instrs:
             waits = tuple(w + base for w in ins.waits) + (barrier,)
-            self.instrs.append(_with_waits(ins, waits))
-
-
-def _with_waits(ins: Instr, waits: tuple[int, ...]) -> Instr:
-    return Instr(ins.opcode, waits, ins.buffer, ins.bytes, ins.tile, ins.first_k, ins.elements,
-                 ins.ops_per_element, ins.precision, ins.density)
+            self.instrs.append(replace(ins, waits=waits))

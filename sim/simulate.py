@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.errors import UserError
-from mapping.mapper import FusedOp, map_matrix, map_vector, matrix_opcode
+from mapping.mapper import FusedOp, map_matrix, map_vector, matrix_opcode, misc_ops_per_element
 from mapping.program import Program
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace
 from sim.energy.table import EnergyTable, load_table
@@ -88,6 +88,22 @@ class Simulation:
         return math.fsum(r.energy_pj for r in self.results) * 1e-12
 
 
+def action_energy_pj(target: TargetSpec, table: EnergyTable, actions: Counter) -> float:
+    """Dynamic energy (pJ) of ``actions`` (action → count) from ``target``'s energy ``table``."""
+    missing = [a for a in actions if a not in table.entries]
+    if missing:
+        raise UserError(f"target {target.name}: energy table {table.name!r} has no entry "
+                        f"for action(s) {', '.join(sorted(missing))} counted by compute model "
+                        f"{target.compute.model!r}")
+    return math.fsum(count * table.entries[a].pj for a, count in sorted(actions.items()))
+
+
+def program_energy_pj(target: TargetSpec, stats: ProgramStats) -> float:
+    """Energy (pJ) of one program run: its actions plus the target's static power over its cycles."""
+    return (action_energy_pj(target, load_table(target.energy), stats.actions)
+            + stats.cycles * target.static_watts / target.clock * 1e12)
+
+
 def op_key(op: Op) -> tuple:
     """Everything a program depends on (kind and shapes), nothing it does not (name, layer, step);
     with the numerics of a matrix op (:meth:`Simulator.key`) it identifies the program."""
@@ -121,7 +137,6 @@ class Simulator:
         self.target, self.numerics, self.memo = target, numerics, memo
         self.engine = Engine(target)
         self.table = load_table(target.energy)
-        self._pj = {a: e.pj for a, e in self.table.entries.items()}
         self._static_pj_per_cycle = target.static_watts / target.clock * 1e12
         self._cache: dict[tuple, tuple[list[OpResult], tuple]] = {}
 
@@ -138,20 +153,14 @@ class Simulator:
         if not head.is_matrix:
             return map_vector(head, self.target)
         v = self.target.vector
-        fused = tuple(FusedOp(op.kind.value, v.ops_per_element[op.kind.value], len(op.inputs) - 1,
-                              v.element_bits) for op in group[1:])
+        fused = tuple(FusedOp(op.kind.value, misc_ops_per_element(self.target, op.kind.value),
+                              len(op.inputs) - 1, v.element_bits) for op in group[1:])
         bits = self.numerics.for_op(head)
         timer = MatrixTileTimer(self.engine, matrix_opcode(head), bits.precision, bits.density)
         return map_matrix(head, bits, self.target, fused, timer)
 
     def _energy(self, actions: Counter) -> float:
-        pj = self._pj
-        missing = [a for a in actions if a not in pj]
-        if missing:
-            raise UserError(f"target {self.target.name}: energy table {self.table.name!r} has no entry "
-                            f"for action(s) {', '.join(sorted(missing))} counted by compute model "
-                            f"{self.target.compute.model!r}")
-        return math.fsum(count * pj[a] for a, count in sorted(actions.items()))
+        return action_energy_pj(self.target, self.table, actions)
 
     def _result(self, stats: ProgramStats, prev: ProgramStats | None, head: Op) -> OpResult:
         if prev is None:

@@ -17,6 +17,7 @@ from core.errors import EXIT_USER_ERROR, UserError
 from tapeout.app import app, err
 from tapeout.commands import (  # noqa: F401  (importing a command module registers its commands)
     accuracy,
+    compile,
     hw,
     models,
     quantize,

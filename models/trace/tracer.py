@@ -11,6 +11,7 @@ op for op against full tracing in the tests, and skipped whenever tensors are re
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 
@@ -208,3 +209,26 @@ def _trace(name: str, prefill: int, decode: int, batch: int, tensors: str | None
     trace = Trace(model=_model_info(spec, model, dtype), prefill=prefill, decode=decode,
                   batch=batch, ops=ops)
     return trace, (sink.tensors if sink else {})
+
+
+def decode_steps(name: str, contexts: Sequence[int], *, batch: int = 1) -> dict[int, list[Op]]:
+    """The ops of one decode step at each context length L in ``contexts`` (tokens attended,
+    the new one included; L ≥ 2), as step 0 of a trace with a prefill of L − 1 tokens would
+    record them. Traces two steps once, at the smallest L, and substitutes L as
+    :func:`trace_model` extrapolates (tracing each context when the steps differ otherwise)."""
+    spec = get_spec(name)
+    wanted = sorted(set(contexts))
+    if not wanted or wanted[0] < 2:
+        raise UserError(f"a decode context must be at least 2 tokens (one prompt token and the new "
+                        f"one), got {wanted[0] if wanted else 'none'}")
+    _check_counts(spec, wanted[-1] - 1, 1, batch)
+    first = wanted[0]
+    trace, _ = trace_model(name, first - 1, 2, batch=batch, extrapolate=False)
+    step0 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 0]
+    step1 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 1]
+    slots = _context_slots(step0, step1, first)
+    if slots is None:
+        return {c: [op for op in trace_model(name, c - 1, 1, batch=batch)[0].ops
+                    if op.phase is Phase.DECODE] for c in wanted}
+    return {c: [_with_context(op, slot, 0, c) for op, slot in zip(step0, slots, strict=True)]
+            for c in wanted}

@@ -8,7 +8,7 @@ Modules: ``LD`` (loads), ``ST`` (stores), ``MM`` (matrix-matrix), ``MV`` (matrix
 For every ordered pair of modules (A → B) there is a FIFO of tokens: an A instruction with B in
 its release mask pushes one token when it completes; a B instruction with A in its wait mask pops
 one before it starts. A mask has one bit per *other* module (5 bits, in :data:`MODULES` order
-with the instruction's own module skipped).
+from the most significant bit, with the instruction's own module skipped).
 
 From explicit waits (:func:`to_tokens`), each instruction keeps, per other module, only what
 in-order execution does not already guarantee:
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import UserError
 from mapping.program import Opcode, Program
@@ -47,17 +47,18 @@ BARRIER = "SYS"
 
 
 def others(module: str) -> tuple[str, ...]:
-    """The modules a ``module`` instruction's mask bits name, bit 0 first."""
+    """The modules a ``module`` instruction's mask bits name, most significant bit first (the
+    artifact's order: an LD's bit 4 is ST, its bit 0 SYS)."""
     return tuple(m for m in MODULES if m != module)
 
 
 def _bit(module: str, other: str) -> int:
-    return 1 << others(module).index(other)
+    return 1 << (MASK_BITS - 1 - others(module).index(other))
 
 
-def _named(module: str, mask: int) -> list[str]:
-    """The modules set in ``mask`` of a ``module`` instruction, in bit order."""
-    return [other for b, other in enumerate(others(module)) if mask >> b & 1]
+def named(module: str, mask: int) -> list[str]:
+    """The modules set in ``mask`` of a ``module`` instruction, in :data:`MODULES` order."""
+    return [other for other in others(module) if mask & _bit(module, other)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def from_tokens(opcodes: Sequence[Opcode], tokens: Sequence[Tokens]) -> list[tup
         if not (0 <= t.wait < limit and 0 <= t.release < limit):
             raise UserError(f"instruction {i}: masks {t.wait:#x}/{t.release:#x} exceed {MASK_BITS} bits")
         got = []
-        for producer_module in _named(own, t.wait):
+        for producer_module in named(own, t.wait):
             queue = channels.get((producer_module, own))
             if not queue:
                 raise UserError(f"instruction {i} ({own}) waits for a token from {producer_module} "
@@ -123,7 +124,7 @@ def from_tokens(opcodes: Sequence[Opcode], tokens: Sequence[Tokens]) -> list[tup
                 got.append(last_barrier)
             last_barrier = i
         waits.append(tuple(sorted(got)))
-        for consumer in _named(own, t.release):
+        for consumer in named(own, t.release):
             channels.setdefault((own, consumer), deque()).append(i)
     left = {pair: len(q) for pair, q in channels.items() if q}
     if left:
@@ -135,8 +136,4 @@ def from_tokens(opcodes: Sequence[Opcode], tokens: Sequence[Tokens]) -> list[tup
 def through_tokens(program: Program) -> Program:
     """``program`` with its waits as the masks express them (encode, then decode)."""
     waits = from_tokens([ins.opcode for ins in program.instrs], to_tokens(program))
-    out = Program()
-    for ins, w in zip(program.instrs, waits, strict=True):
-        out.instrs.append(type(ins)(ins.opcode, w, ins.buffer, ins.bytes, ins.tile, ins.first_k,
-                                    ins.elements, ins.ops_per_element, ins.precision, ins.density))
-    return out
+    return Program([replace(ins, waits=w) for ins, w in zip(program.instrs, waits, strict=True)])

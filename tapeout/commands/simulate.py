@@ -64,7 +64,17 @@ def simulate(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Report directory (default: out/simulate/MODEL-TARGET).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs."""
+    """Simulate MODEL on a target: latency, energy, utilisation; writes report.md/json and PNGs.
+    MODEL may also be a compiled FlightLLM program (.flb from `tapeout compile`): it is decoded
+    and run as it is, and its cycles, energy and traffic are printed."""
+    if model.endswith(".flb"):
+        given = [f for f, v in (("--prefill", prefill), ("--decode", decode), ("--format", format),
+                                ("-o", output)) if v is not None] + (["--batch"] if batch != 1 else [])
+        if given:
+            raise UserError(f"{', '.join(given)} cannot apply to a compiled program: its lengths and "
+                            f"format were fixed by `tapeout compile`")
+        _simulate_program(Path(model), target, as_json)
+        return
     from core.files import refuse_unusable
     from tapeout.report.document import build_report, dumps_report
     from tapeout.report.write import REPORT_FILES, write_report
@@ -97,6 +107,33 @@ def simulate(
     out.print(table)
     out.print(f"wrote {directory}/report.md, report.json, latency.png, energy.png, roofline.png",
               soft_wrap=True, highlight=False)
+
+
+def _simulate_program(path: Path, target: str, as_json: bool) -> None:
+    from sim.flightllm.binary import read_program
+    from sim.target import load_target
+    from tapeout.compile import run_words
+
+    header, words = read_program(path)
+    spec = load_target(target)
+    run = run_words(header, words, spec)
+    doc = {"program": str(path), "model": header.get("model"), "phase": header.get("phase"),
+           "length": header.get("length"), "target": spec.name, **run}
+    if as_json:
+        emit_json(doc)
+        return
+    out.print(f"[bold]{escape(str(path))}[/bold] ({escape(str(doc['model']))} {escape(str(doc['phase']))} "
+              f"{doc['length']}) on [bold]{escape(spec.name)}[/bold] — simulated from the binary")
+    table = Table(show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in (("instructions", f"{run['instructions']:,}"), ("cycles", f"{run['cycles']:,}"),
+                         ("time", f"{run['seconds'] * 1e3:.6g} ms"), ("energy", f"{run['energy_j']:.6g} J"),
+                         ("off-chip read", f"{run['bytes_read']:,} B"),
+                         ("off-chip written", f"{run['bytes_written']:,} B"),
+                         ("bandwidth utilisation", f"{run['bandwidth_utilisation']:.2%}")):
+        table.add_row(label, value)
+    out.print(table)
 
 
 @app.command()

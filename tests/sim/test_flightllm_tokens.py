@@ -42,8 +42,8 @@ def test_hand_example_masks():
     mm = p.emit(Instr(Opcode.MATMUL, waits=(a, w), tile=(4, 4, 4), precision="int8"))
     st = p.emit(Instr(Opcode.STORE, waits=(mm,), buffer="outputs", bytes=16))
     p.emit(Instr(Opcode.MISC, waits=(st, a), elements=16, ops_per_element=1.0))
-    bit = {m: {o: 1 << [x for x in MODULES if x != m].index(o) for o in MODULES if o != m}
-           for m in MODULES}
+    bit = {m: {o: 1 << (4 - [x for x in MODULES if x != m].index(o)) for o in MODULES if o != m}
+           for m in MODULES}  # most significant bit first, as the artifact's ISA
     tokens = to_tokens(p)
     assert tokens[a] == Tokens(0, bit["LD"]["MISC"])                    # a: only MISC needs it
     assert tokens[w] == Tokens(0, bit["LD"]["MM"])                      # w: the later load
