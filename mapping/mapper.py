@@ -225,7 +225,8 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
             c_tile, c_sizes = (h, mi, ni, ki == last_k_index), (tm, tn)
             last_matmul = prog.emit(Instr(opcode, waits=tuple(waits), tile=(tm, tk, tn),
                                           first_k=ki == 0, precision=bits.precision,
-                                          density=bits.density, slot=c_slots.slot))
+                                          density=bits.density, slot=c_slots.slot,
+                                          reads=(a_slots.slot, w_slots.slot)))
             a_slots.last_user[a_slots.slot] = last_matmul
             w_slots.last_user[w_slots.slot] = last_matmul
     flush_c()

@@ -52,7 +52,8 @@ class Instr:
     extra operand of a fused element-wise op), ``in``/``out`` (a vector op's input/output);
     ``offset``: bytes from the start of that tensor, laid out tile by tile (each tile in a slot
     of the op's largest tile); ``slot``: the buffer slot (0 or 1 when double buffered) a load
-    fills, a store drains, or a matrix tile accumulates into.
+    fills, a store drains, or a matrix tile accumulates into; ``reads``: the input and weight
+    slots a matrix tile reads.
     """
 
     opcode: Opcode
@@ -69,6 +70,7 @@ class Instr:
     operand: str | None = None
     offset: int = 0
     slot: int = 0
+    reads: tuple[int, int] = (0, 0)
 
 
 @dataclass

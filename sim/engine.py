@@ -77,8 +77,10 @@ class Engine:
             self._tile_cache[key] = hit
         return hit
 
-    def run(self, program: Program) -> ProgramStats:
-        """Execute ``program``: its makespan, unit busy cycles, off-chip bytes and actions."""
+    def run(self, program: Program, spans: list[tuple[int, int]] | None = None) -> ProgramStats:
+        """Execute ``program``: its makespan, unit busy cycles, off-chip bytes and actions;
+        ``spans``, when given, receives each instruction's (start, end) cycles (a barrier's are
+        both when its last token arrives)."""
         free = dict.fromkeys(Unit, 0)
         busy = dict.fromkeys(Unit, 0)
         moved: Counter = Counter()       # (opcode, buffer) → off-chip bytes
@@ -115,7 +117,10 @@ class Engine:
                 busy[unit] += duration
                 end.append(start + duration)
             else:
+                start = ready
                 end.append(ready)
+            if spans is not None:
+                spans.append((start, end[-1]))
         return self._stats(end, busy, moved, actions, sfu_ops, macs)
 
     def _stats(self, end, busy, moved, tiles, sfu_ops, macs) -> ProgramStats:

@@ -70,18 +70,20 @@ def compiled_length(phase: str, requested: int, exact: bool) -> int:
 
 
 def compile_model_step(model: str, target: TargetSpec, fmt: str | None, phase: str, requested: int,
-                       *, exact: bool = False, ops: list[Op] | None = None,
+                       *, exact: bool = False, overlap: bool = True, ops: list[Op] | None = None,
                        progress: Callable[[int, int], None] | None = None) -> CompiledStep:
-    """Compile one step of ``model`` (``ops``: already traced ops of that step)."""
+    """Compile one step of ``model`` (``ops``: already traced ops of that step; ``overlap``:
+    always-on-chip decode, :mod:`sim.flightllm.overlap`)."""
     check_compilable(target)
     length = compiled_length(phase, requested, exact)
     if phase == "decode" and length < 2:
         raise UserError("a decode context must be at least 2 tokens (one prompt token and the new one)")
     ops = step_ops(model, phase, length) if ops is None else ops
     numerics = resolve_numerics(target, fmt, ops)
-    compiled = compile_step(ops, target, numerics, progress)
+    compiled = compile_step(ops, target, numerics, overlap=overlap, progress=progress)
     header = {"format_version": FORMAT_VERSION, "target": target.name, "model": model, "format": fmt,
               "phase": phase, "length": length, "requested": requested,
+              "overlap": overlap and phase == "decode",
               "precisions": list(compiled.precisions)}
     return CompiledStep(model, phase, length, requested, compiled, header)
 
@@ -113,7 +115,7 @@ def summary(step: CompiledStep, target: TargetSpec) -> dict[str, Any]:
     c = step.compiled
     counts = c.counts()
     return {"file": step.file_name, "phase": step.phase, "length": step.length,
-            "requested": step.requested, "instructions": counts,
+            "requested": step.requested, "overlap": step.header["overlap"], "instructions": counts,
             "total_instructions": sum(counts.values()), "bytes": c.nbytes,
             "hbm_bytes": sum(size for _, _, size in c.regions),
             "run": run_program(c.program, target)}

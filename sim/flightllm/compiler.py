@@ -31,8 +31,9 @@ import numpy as np
 from core.errors import UserError
 from mapping.mapper import misc_ops_per_element
 from mapping.program import Instr, Opcode, Program
-from models.trace.ops import Op, OpKind
+from models.trace.ops import Op, OpKind, Phase
 from sim.flightllm import isa
+from sim.flightllm.overlap import join_overlapped
 from sim.flightllm.tokens import MODULE_OF, Tokens, from_tokens, to_tokens
 from sim.numerics import Numerics
 from sim.simulate import Simulator, fusion_groups
@@ -134,10 +135,12 @@ class _AddressMap:
         return out
 
 
-def step_program(ops: Sequence[Op], target: TargetSpec, numerics: Numerics,
+def step_program(ops: Sequence[Op], target: TargetSpec, numerics: Numerics, *, overlap: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> tuple[Program, list[int], _AddressMap]:
-    """The in-memory program of a step (groups joined by barriers), each instruction's HBM
-    address, and the address map."""
+    """The in-memory program of a step, each instruction's HBM address, and the address map.
+    Groups are joined by SYS barriers; with ``overlap`` a decode step is joined as
+    :func:`sim.flightllm.overlap.join_overlapped` describes (barriers between layers only,
+    activations on chip, weight prefetch). A prefill step is always joined by barriers."""
     sim = Simulator(target, numerics)
     cache: dict[tuple, Program] = {}
     groups: list[tuple[Op, Program]] = []
@@ -152,15 +155,22 @@ def step_program(ops: Sequence[Op], target: TargetSpec, numerics: Numerics,
         if progress is not None and done % 256 == 0:
             progress(done, 2 * len(spans))
     memory = _AddressMap(groups)
-    step = Program()
-    addresses: list[int] = []
-    for index, (head, program) in enumerate(groups):
-        if step.instrs:
-            addresses.append(0)     # the barrier Program.extend inserts
-        addresses.extend(memory.place(index, head, program))
-        step.extend(program)
-        if progress is not None and index % 256 == 0:
-            progress(len(spans) + index, 2 * len(spans))
+    placed = [memory.place(g, head, program) for g, (head, program) in enumerate(groups)]
+    if progress is not None:
+        progress(len(spans), 2 * len(spans))
+    if overlap and all(op.phase is Phase.DECODE for op in ops):
+        b = target.buffers
+        step, entries = join_overlapped(groups, 2 if b.weights.double_buffered else 1,
+                                        2 if b.outputs.double_buffered and b.inputs.double_buffered else 1)
+        addresses = [0 if i < 0 else placed[g][i] for g, i in entries]
+    else:
+        step = Program()
+        addresses: list[int] = []
+        for (_, program), where in zip(groups, placed, strict=True):
+            if step.instrs:
+                addresses.append(0)     # the barrier Program.extend inserts
+            addresses.extend(where)
+            step.extend(program)
     if progress is not None:
         progress(2 * len(spans), 2 * len(spans))
     return step, addresses, memory
@@ -182,33 +192,31 @@ def encode_program(program: Program, addresses: Sequence[int], precisions: Seque
     buffers = {name: i for i, name in enumerate(isa.BUFFERS)}
     operations = {name: i for i, name in enumerate(isa.OPERATIONS)}
     words: list[int] = []
-    latest_slot = {"a": 0, "b": 0}
     for ins, t, address in zip(program.instrs, tokens, addresses, strict=True):
         kind = MODULE_OF[ins.opcode]
         values = {"wait": t.wait, "release": t.release}
         if ins.opcode is Opcode.LOAD:
             values |= {"buffer": buffers[ins.buffer], "operand": operands[ins.operand], "slot": ins.slot,
                        "hbm_address": address, "length": ins.bytes}
-            if ins.operand in latest_slot:
-                latest_slot[ins.operand] = ins.slot
         elif ins.opcode is Opcode.STORE:
             values |= {"operand": operands[ins.operand], "slot": ins.slot, "hbm_address": address,
                        "length": ins.bytes}
         elif ins.opcode in (Opcode.MATMUL, Opcode.MATVEC):
             m, k, n = ins.tile
             values |= {"precision": code[ins.precision], "keep": _keep(ins.density),
-                       "first_k": int(ins.first_k), "c_slot": ins.slot, "a_slot": latest_slot["a"],
-                       "b_slot": latest_slot["b"], "m": m, "k": k, "n": n}
+                       "first_k": int(ins.first_k), "c_slot": ins.slot, "a_slot": ins.reads[0],
+                       "b_slot": ins.reads[1], "m": m, "k": k, "n": n}
         elif ins.opcode is Opcode.MISC:
             values |= {"operation": operations[ins.operation], "slot": ins.slot, "elements": ins.elements}
         words.extend(isa.encode(kind, values))
     return np.asarray(words, dtype=np.uint32)
 
 
-def compile_step(ops: Sequence[Op], target: TargetSpec, numerics: Numerics,
+def compile_step(ops: Sequence[Op], target: TargetSpec, numerics: Numerics, *, overlap: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> Compiled:
-    """Compile the ops of one step for ``target`` (module docstring)."""
-    program, addresses, memory = step_program(ops, target, numerics, progress)
+    """Compile the ops of one step for ``target`` (module docstring; ``overlap``: always-on-chip
+    decode, :func:`step_program`)."""
+    program, addresses, memory = step_program(ops, target, numerics, overlap=overlap, progress=progress)
     if memory.end > min(int(target.memory.capacity), 1 << ADDRESS_BITS):
         raise UserError(f"the program's tensors need {memory.end:,} bytes of {target.memory.kind}; "
                         f"{target.name} has {int(target.memory.capacity):,}")
@@ -228,7 +236,7 @@ def _choice(table: Sequence[str], value: int, what: str, at: int) -> str:
 def decode_program(words: Sequence[int], target: TargetSpec, precisions: Sequence[str]) -> Program:
     """The program a word stream encodes, timed by ``target`` (its MISC costs); ``precisions``:
     the header's precision names, each of which ``target`` must have. Any inconsistency (unknown
-    code, reserved bit, dangling token, an MM reading a slot no load filled) is a
+    code, reserved bit, dangling token, an MM reading a weight slot no load filled) is a
     :class:`UserError`."""
     missing = [p for p in precisions if p not in target.compute.precisions]
     if missing:
@@ -243,12 +251,12 @@ def decode_program(words: Sequence[int], target: TargetSpec, precisions: Sequenc
     opcodes = [OPCODE_OF[kind] for kind, _, _ in fields]
     waits = from_tokens(opcodes, [Tokens(f["wait"], f["release"]) for _, _, f in fields])
     out = Program()
-    latest_slot = {"a": 0, "b": 0}
+    filled: set[int] = set()       # weight slots some earlier LD filled
     for (kind, at, f), opcode, w in zip(fields, opcodes, waits, strict=True):
         if opcode is Opcode.LOAD:
             operand = _choice(isa.OPERANDS, f["operand"], "operand", at)
-            if operand in latest_slot:
-                latest_slot[operand] = f["slot"]
+            if operand == "b":
+                filled.add(f["slot"])
             ins = Instr(opcode, w, buffer=_choice(isa.BUFFERS, f["buffer"], "buffer", at),
                         bytes=f["length"], operand=operand, slot=f["slot"])
         elif opcode is Opcode.STORE:
@@ -261,15 +269,16 @@ def decode_program(words: Sequence[int], target: TargetSpec, precisions: Sequenc
         elif opcode is Opcode.SYNC:
             ins = Instr(opcode, w)
         else:
-            if (f["a_slot"], f["b_slot"]) != (latest_slot["a"], latest_slot["b"]):
-                raise UserError(f"word {at}: {kind} reads slots A{f['a_slot']} B{f['b_slot']} but the "
-                                f"latest loads filled A{latest_slot['a']} B{latest_slot['b']}")
+            if f["b_slot"] not in filled:
+                raise UserError(f"word {at}: {kind} reads weight slot {f['b_slot']}, which no earlier "
+                                f"LD filled")
             if not 1 <= f["keep"] <= isa.SPARSITY_BLOCK or min(f["m"], f["k"], f["n"]) == 0:
                 raise UserError(f"word {at}: {kind} tile {f['m']}×{f['k']}×{f['n']} at "
                                 f"{f['keep']}:16 is not a valid tile")
             ins = Instr(opcode, w, tile=(f["m"], f["k"], f["n"]), first_k=bool(f["first_k"]),
                         precision=_choice(precisions, f["precision"], "precision", at),
-                        density=f["keep"] / isa.SPARSITY_BLOCK, slot=f["c_slot"])
+                        density=f["keep"] / isa.SPARSITY_BLOCK, slot=f["c_slot"],
+                        reads=(f["a_slot"], f["b_slot"]))
         out.instrs.append(ins)
     return out
 

@@ -12,7 +12,7 @@ engine needs to time the instruction and a compiler needs to place its data:
   op the data is (:data:`OPERANDS`).
 * MM / MV: the tile's M, K, N (16 bits each), the target precision (an index into the program
   header's list), N of N:16 (16 = dense), whether the tile starts a fresh accumulation, and the
-  slots it reads (A, B: those of the latest LD of each) and accumulates into (C).
+  slots it reads (A, B) and accumulates into (C).
 * MISC: the operation (:data:`OPERATIONS`; its cost per element is the target's), the element
   count and the slot it works on.
 

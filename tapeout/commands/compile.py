@@ -23,6 +23,7 @@ def compile_(
     decode_context: Annotated[list[int] | None, typer.Option("--decode-context", help="Compile the decode step at context L (its bucket: L rounded up to a multiple of 16, ≤ 2048). Repeatable.", show_default=False)] = None,
     format: Annotated[str | None, typer.Option("--format", help="Number format of the linear layers, e.g. flightllm-w4s (default: the target's default precision).")] = None,
     exact: Annotated[bool, typer.Option("--exact", help="Compile the lengths as given instead of their buckets.")] = False,
+    overlap: Annotated[bool, typer.Option("--overlap/--no-overlap", help="Always-on-chip decode: a decode step as one program, barriers between layers only, weight loads overlapping compute (--no-overlap: a barrier after every op).")] = True,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Directory for the .flb programs and summary.json (default: out/compile/MODEL-TARGET).")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -48,7 +49,7 @@ def compile_(
         for phase, length, requested in lengths:
             task = bar.add_task(escape(f"{model} {phase} {length} on {spec.name}"), total=None)
             steps.append(compile_model_step(
-                model, spec, format, phase, requested, exact=exact,
+                model, spec, format, phase, requested, exact=exact, overlap=overlap,
                 progress=lambda done, total, task=task: bar.update(task, completed=done, total=total)))
     docs = [summary(s, spec) for s in steps]
     doc = {"model": model, "target": spec.name, "format": format, "programs": docs}

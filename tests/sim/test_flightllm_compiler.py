@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from mapping.program import Opcode
+from mapping.program import Instr, Opcode, Program
 from models.trace.tracer import decode_steps, trace_model
 from sim.engine import Engine
 from sim.flightllm import binary, isa
-from sim.flightllm.compiler import compile_step, decode_program, step_program
+from sim.flightllm.compiler import compile_step, decode_program, encode_program, step_program
 from sim.numerics import resolve_numerics
 from sim.simulate import Simulator, fusion_groups
 from sim.target import load_target
 
 TIMED = ("opcode", "buffer", "bytes", "tile", "first_k", "elements", "ops_per_element",
-         "precision", "density", "operation", "slot")
+         "precision", "density", "operation", "slot", "reads")
 """Every Instr field the engine or the encoding carries (offset and operand base become addresses)."""
 
 
@@ -35,16 +35,18 @@ def _ops(model: str, phase: str, length: int):
     return [op for op in trace_model(model, length, 0)[0].ops if op.phase.value == "prefill"]
 
 
-@pytest.mark.parametrize("model, phase, length, fmt", [
-    ("smollm2-135m", "decode", 144, "flightllm-w4s"),
-    ("smollm2-135m", "prefill", 128, "flightllm-w4s"),
-    ("llama2-7b", "decode", 2048, "flightllm-w4s"),
-    ("opt-6.7b", "decode", 512, None),
+@pytest.mark.parametrize("model, phase, length, fmt, overlap", [
+    ("smollm2-135m", "decode", 144, "flightllm-w4s", False),
+    ("smollm2-135m", "decode", 144, "flightllm-w4s", True),
+    ("smollm2-135m", "prefill", 128, "flightllm-w4s", True),     # prefill: barriers regardless
+    ("llama2-7b", "decode", 2048, "flightllm-w4s", True),
+    ("opt-6.7b", "decode", 512, None, False),
 ])
-def test_binary_runs_in_the_cycles_of_the_in_memory_program(u280, tmp_path, model, phase, length, fmt):
+def test_binary_runs_in_the_cycles_of_the_in_memory_program(u280, tmp_path, model, phase, length, fmt,
+                                                             overlap):
     ops = _ops(model, phase, length)
     numerics = resolve_numerics(u280, fmt, ops)
-    compiled = compile_step(ops, u280, numerics)
+    compiled = compile_step(ops, u280, numerics, overlap=overlap)
     path = binary.write_program(tmp_path / "p.flb", {"precisions": list(compiled.precisions)}, compiled.words)
     header, words = binary.read_program(path)
     decoded = decode_program(words, u280, header["precisions"])
@@ -58,12 +60,16 @@ def test_binary_runs_in_the_cycles_of_the_in_memory_program(u280, tmp_path, mode
     sim = Simulator(u280, numerics)
     per_op = sum(r.cycles for start, stop in fusion_groups(ops, u280)
                  for r in sim.run_group(ops[start:stop])[0])
-    assert cycles == per_op
+    if overlap and phase == "decode":
+        assert cycles < per_op                   # always-on-chip decode overlaps the ops
+    else:
+        assert cycles == per_op                  # barriers: ops one after another
 
 
 def test_every_load_and_store_lies_inside_one_region_and_regions_do_not_overlap(u280):
     ops = _ops("smollm2-135m", "decode", 256)
-    program, addresses, memory = step_program(ops, u280, resolve_numerics(u280, "flightllm-w4s", ops))
+    program, addresses, memory = step_program(ops, u280, resolve_numerics(u280, "flightllm-w4s", ops),
+                                              overlap=True)
     regions = memory.regions
     for (_, a, size), (_, b, _) in zip(regions, regions[1:], strict=False):
         assert a + size <= b and b % 4096 == 0
@@ -97,11 +103,17 @@ def test_a_flipped_bit_truncation_or_foreign_file_is_refused(small, tmp_path):
 
 
 def test_decoding_checks_what_the_hash_cannot(small, u280):
-    words = small.words.copy()
-    mv = next(at for kind, at in isa.split(list(words)) if kind == "MV")
-    words[mv] |= 1 << 7                                      # MV reads A slot 1: no LD filled it
-    with pytest.raises(UserError, match="reads slots A1"):
-        decode_program(words, u280, small.precisions)
+    hand = Program([Instr(Opcode.LOAD, buffer="weights", bytes=64, operand="b", slot=0),
+                    Instr(Opcode.MATVEC, waits=(0,), tile=(1, 16, 16), precision="int8", reads=(0, 1))])
+    words = encode_program(hand, [0, 0], ("int8",))
+    with pytest.raises(UserError, match="reads weight slot 1, which no earlier LD filled"):
+        decode_program(words, u280, ("int8",))
+    hand.instrs[1] = dataclasses.replace(hand.instrs[1], reads=(0, 0))
+    words = encode_program(hand, [0, 0], ("int8",))
+    assert decode_program(words, u280, ("int8",)).instrs[1].tile == (1, 16, 16)
+    words[7 + 1] = 0                                         # MV word 1: m = n = 0
+    with pytest.raises(UserError, match="not a valid tile"):
+        decode_program(words, u280, ("int8",))
     with pytest.raises(UserError, match="lacks"):
         decode_program(small.words, u280, ["fp16"])
     words = small.words.copy()
@@ -116,7 +128,6 @@ def test_densities_that_are_not_n_of_16_cannot_be_encoded(u280):
     program, addresses, _ = step_program(ops, u280, resolve_numerics(u280, None, ops))
     mv = next(i for i, ins in enumerate(program.instrs) if ins.opcode is Opcode.MATVEC)
     program.instrs[mv] = dataclasses.replace(program.instrs[mv], density=0.3)
-    from sim.flightllm.compiler import encode_program
     with pytest.raises(UserError, match="not N/16"):
         encode_program(program, addresses, tuple(u280.compute.precisions))
 
