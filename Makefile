@@ -32,6 +32,7 @@ reports: $(STAMP)
 	$(BIN)/tapeout report accuracy -o reports
 	$(BIN)/tapeout report olive -o reports
 	$(BIN)/tapeout report mixpe -o reports
+	$(BIN)/tapeout report flightllm -o reports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

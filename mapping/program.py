@@ -53,7 +53,8 @@ class Instr:
     ``offset``: bytes from the start of that tensor, laid out tile by tile (each tile in a slot
     of the op's largest tile); ``slot``: the buffer slot (0 or 1 when double buffered) a load
     fills, a store drains, or a matrix tile accumulates into; ``reads``: the input and weight
-    slots a matrix tile reads.
+    slots a matrix tile reads; ``from_activations``: a store writes back from the on-chip
+    activations instead of draining its slot (always-on-chip decode).
     """
 
     opcode: Opcode
@@ -71,6 +72,7 @@ class Instr:
     offset: int = 0
     slot: int = 0
     reads: tuple[int, int] = (0, 0)
+    from_activations: bool = False
 
 
 @dataclass

@@ -62,6 +62,13 @@ def _problem(directory: Path, key: dict) -> str | None:
     return None
 
 
+def cached_if_present(name: str, key: dict) -> Path | None:
+    """The cache directory ``name`` if it exists, is intact and was built from ``key``; never
+    builds it."""
+    directory = cache_root() / name
+    return directory if directory.is_dir() and _problem(directory, key) is None else None
+
+
 def cached_dir(name: str, key: dict, build: Callable[[Path], None]) -> Path:
     """Return the verified cache directory ``name``, building it with ``build(tmpdir)`` if needed.
 

@@ -98,10 +98,15 @@ def action_energy_pj(target: TargetSpec, table: EnergyTable, actions: Counter) -
     return math.fsum(count * table.entries[a].pj for a, count in sorted(actions.items()))
 
 
+def static_pj_per_cycle(target: TargetSpec) -> float:
+    """The target's static power over one cycle of its clock (pJ)."""
+    return target.static_watts / target.clock * 1e12
+
+
 def program_energy_pj(target: TargetSpec, stats: ProgramStats) -> float:
     """Energy (pJ) of one program run: its actions plus the target's static power over its cycles."""
     return (action_energy_pj(target, load_table(target.energy), stats.actions)
-            + stats.cycles * target.static_watts / target.clock * 1e12)
+            + stats.cycles * static_pj_per_cycle(target))
 
 
 def op_key(op: Op) -> tuple:
@@ -137,7 +142,7 @@ class Simulator:
         self.target, self.numerics, self.memo = target, numerics, memo
         self.engine = Engine(target)
         self.table = load_table(target.energy)
-        self._static_pj_per_cycle = target.static_watts / target.clock * 1e12
+        self._static_pj_per_cycle = static_pj_per_cycle(target)
         self._cache: dict[tuple, tuple[list[OpResult], tuple]] = {}
 
     def key(self, group: list[Op]) -> tuple:

@@ -53,15 +53,23 @@ def evaluate(model_name: str, format_name: str = "fp32", *, tokens: int = 4096,
     ids = smollm2.load_tokenizer()(read_text(text), return_tensors="pt").input_ids[0]
     check_arguments(ids.numel(), tokens, window, stride, spec.shape.max_positions,
                     f"text file {text}" if text else "the default text")
-    tail = _calibration_tail(ids, tokens, scheme)
     model = smollm2.load_model(torch.float32)
+    result = perplexity_under(model, scheme, ids, tokens, window=window, stride=stride, progress=progress)
+    return {"model": model_name, "format": format_name, "perplexity": result.perplexity,
+            "tokens": result.tokens, "seconds": round(result.seconds, 3), "window": result.window,
+            "stride": result.stride, "nll": result.nll}
+
+
+def perplexity_under(model: torch.nn.Module, scheme, ids: torch.Tensor, tokens: int, *, window: int = 512,
+                     stride: int = 256, progress: Callable[[int, int], None] | None = None):
+    """Perplexity of a loaded ``model`` with its linear layers in ``scheme``, over the first
+    ``tokens`` predictions of ``ids`` (calibrating first on the text's tail when the scheme
+    needs it); the model is left as it was."""
+    tail = _calibration_tail(ids, tokens, scheme)
     torch.manual_seed(0)
     with fakequant.quantized(model, scheme) as wrappers:
         if tail.numel() and wrappers:
             with fakequant.calibrating(wrappers), torch.no_grad():
                 for begin, end, _ in windows(tail.numel(), window, window):
                     model(tail[begin:end][None], logits_to_keep=1)
-        result = perplexity(model, ids, tokens, window=window, stride=stride, progress=progress)
-    return {"model": model_name, "format": format_name, "perplexity": result.perplexity,
-            "tokens": result.tokens, "seconds": round(result.seconds, 3), "window": result.window,
-            "stride": result.stride, "nll": result.nll}
+        return perplexity(model, ids, tokens, window=window, stride=stride, progress=progress)

@@ -22,9 +22,6 @@ from sim.numerics import resolve_numerics
 from sim.simulate import program_energy_pj
 from spec.schema import TargetSpec
 
-FORMAT_VERSION = 1
-"""Version of the program header (``sim.flightllm.binary``)."""
-
 
 @dataclass
 class CompiledStep:
@@ -62,9 +59,14 @@ def step_ops(model: str, phase: str, length: int) -> list[Op]:
 
 
 def compiled_length(phase: str, requested: int, exact: bool) -> int:
+    """The length a ``phase`` program for ``requested`` tokens is compiled at (its bucket, or
+    the length itself with ``exact``); refuses lengths no program exists for."""
     if exact:
-        if not 1 <= requested <= buckets.MAX_LENGTH:
-            raise UserError(f"lengths are compiled from 1 to {buckets.MAX_LENGTH} tokens, got {requested}")
+        low = 2 if phase == "decode" else 1
+        if not low <= requested <= buckets.MAX_LENGTH:
+            raise UserError(f"{phase} lengths are compiled from {low} to {buckets.MAX_LENGTH} tokens, "
+                            f"got {requested}" + (" (a decode context counts the prompt and the new "
+                                                  "token)" if phase == "decode" else ""))
         return requested
     return buckets.prefill_bucket(requested) if phase == "prefill" else buckets.decode_bucket(requested)
 
@@ -76,12 +78,10 @@ def compile_model_step(model: str, target: TargetSpec, fmt: str | None, phase: s
     always-on-chip decode, :mod:`sim.flightllm.overlap`)."""
     check_compilable(target)
     length = compiled_length(phase, requested, exact)
-    if phase == "decode" and length < 2:
-        raise UserError("a decode context must be at least 2 tokens (one prompt token and the new one)")
     ops = step_ops(model, phase, length) if ops is None else ops
     numerics = resolve_numerics(target, fmt, ops)
     compiled = compile_step(ops, target, numerics, overlap=overlap, progress=progress)
-    header = {"format_version": FORMAT_VERSION, "target": target.name, "model": model, "format": fmt,
+    header = {"target": target.name, "model": model, "format": fmt,
               "phase": phase, "length": length, "requested": requested,
               "overlap": overlap and phase == "decode",
               "precisions": list(compiled.precisions)}

@@ -2,17 +2,20 @@
 
 A step (a prefill of P tokens, or one decode step at context L) is its trace ops mapped group by
 group (:meth:`sim.simulate.Simulator.program`: a matrix op with the element-wise ops fused into
-it, or one vector op) and joined into one :class:`~mapping.program.Program` with a SYS barrier
-between groups — the in-memory program. Its instructions are then encoded
+it, or one vector op) and joined into one :class:`~mapping.program.Program` — the in-memory
+program: a decode step by always-on-chip decode (:mod:`sim.flightllm.overlap`, barriers between
+layers), a prefill step (or any step with ``overlap=False``) with a SYS barrier between groups. Its instructions are then encoded
 (:mod:`sim.flightllm.isa`), with waits as dependency tokens (:mod:`sim.flightllm.tokens`) and
 every load and store given an HBM address:
 
-* weights: one region per linear op (by name) and the LM head, in order of first use;
+* weights: one region per linear op (by name), the LM head and each embedding table (the rows
+  a step gathers), in order of first use;
 * KV cache: one K and one V region per layer;
 * activations (every other operand: inputs, outputs, spilled partial sums, fused operands): two
   scratch regions used by alternate groups, each as large as the largest group needs. The trace
   does not say which op produced which tensor, so a consumer's input is not aliased to its
-  producer's output; this changes addresses only, not bytes or cycles.
+  producer's output, and the K/V rows a decode step writes back land in scratch rather than at
+  their row of the cache region; this changes addresses only, not bytes or cycles.
 
 Inside a region a tensor is laid out tile by tile as the program's tiling reads it
 (``Instr.offset``); regions start on :data:`ALIGN`-byte boundaries and must fit the target's
@@ -33,7 +36,7 @@ from mapping.mapper import misc_ops_per_element
 from mapping.program import Instr, Opcode, Program
 from models.trace.ops import Op, OpKind, Phase
 from sim.flightllm import isa
-from sim.flightllm.overlap import join_overlapped
+from sim.flightllm.overlap import join_overlapped, stays_on_chip
 from sim.flightllm.tokens import MODULE_OF, Tokens, from_tokens, to_tokens
 from sim.numerics import Numerics
 from sim.simulate import Simulator, fusion_groups
@@ -69,6 +72,8 @@ class Compiled:
 
 def _persistent(head: Op, operand: str) -> str | None:
     """The persistent region an operand of ``head`` lives in, or ``None`` (activations)."""
+    if head.kind is OpKind.EMBEDDING and operand == "in":
+        return f"weights.{head.name}"          # the rows it gathers from its table
     if operand != "b" or not head.is_matrix:
         return None
     if head.kind is OpKind.ATTN_SCORE:
@@ -176,6 +181,49 @@ def step_program(ops: Sequence[Op], target: TargetSpec, numerics: Numerics, *, o
     return step, addresses, memory
 
 
+class WordCounter:
+    """Words of step programs without building them: each op group's words are counted once
+    per distinct group (as :meth:`sim.simulate.Simulator.key` identifies it), so counting the
+    programs of thousands of lengths maps only the groups whose shapes change. Equal to
+    ``compile_step(...).words.size`` (``tests/sim/test_flightllm_compiler.py``)."""
+
+    def __init__(self, target: TargetSpec, numerics: Numerics):
+        self.target = target
+        self.sim = Simulator(target, numerics)
+        self._cache: dict[tuple, tuple[int, int]] = {}
+
+    def _group(self, group: list[Op]) -> tuple[int, int]:
+        """(all words, words kept on chip-resident decode) of one group's program."""
+        key = self.sim.key(group)
+        hit = self._cache.get(key)
+        if hit is None:
+            words = kept = 0
+            for ins in self.sim.program(group).instrs:
+                n = isa.WORDS[MODULE_OF[ins.opcode]]
+                words += n
+                if not stays_on_chip(ins, group[0]):
+                    kept += n
+            hit = self._cache[key] = (words, kept)
+        return hit
+
+    def words(self, ops: Sequence[Op], *, overlap: bool = True) -> int:
+        """Words of :func:`compile_step` of ``ops`` with ``overlap``."""
+        ops = list(ops)
+        spans = list(fusion_groups(ops, self.target))
+        overlapped = overlap and all(op.phase is Phase.DECODE for op in ops)
+        total = 0
+        layers = []
+        for start, stop in spans:
+            words, kept = self._group(ops[start:stop])
+            total += kept if overlapped else words
+            layers.append(ops[start].layer)
+        if overlapped:
+            barriers = sum(1 for a, b in zip(layers, layers[1:], strict=False) if a != b)
+        else:
+            barriers = max(0, len(spans) - 1)
+        return total + barriers * isa.WORDS["SYS"]
+
+
 def _keep(density: float) -> int:
     keep = round(density * isa.SPARSITY_BLOCK)
     if not 1 <= keep <= isa.SPARSITY_BLOCK or keep != density * isa.SPARSITY_BLOCK:
@@ -200,7 +248,7 @@ def encode_program(program: Program, addresses: Sequence[int], precisions: Seque
                        "hbm_address": address, "length": ins.bytes}
         elif ins.opcode is Opcode.STORE:
             values |= {"operand": operands[ins.operand], "slot": ins.slot, "hbm_address": address,
-                       "length": ins.bytes}
+                       "length": ins.bytes, "source": int(ins.from_activations)}
         elif ins.opcode in (Opcode.MATMUL, Opcode.MATVEC):
             m, k, n = ins.tile
             values |= {"precision": code[ins.precision], "keep": _keep(ins.density),
@@ -261,7 +309,8 @@ def decode_program(words: Sequence[int], target: TargetSpec, precisions: Sequenc
                         bytes=f["length"], operand=operand, slot=f["slot"])
         elif opcode is Opcode.STORE:
             ins = Instr(opcode, w, buffer="outputs", bytes=f["length"],
-                        operand=_choice(isa.OPERANDS, f["operand"], "operand", at), slot=f["slot"])
+                        operand=_choice(isa.OPERANDS, f["operand"], "operand", at), slot=f["slot"],
+                        from_activations=bool(f["source"]))
         elif opcode is Opcode.MISC:
             operation = _choice(isa.OPERATIONS, f["operation"], "operation", at)
             ins = Instr(opcode, w, elements=f["elements"], operation=operation, slot=f["slot"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.errors import UserError
 from sim.flightllm import isa
 from sim.flightllm.tokens import named
 
@@ -20,7 +21,10 @@ def disassemble(words: Sequence[int], precisions: Sequence[str], limit: int | No
     for index, (kind, at) in enumerate(isa.split(words)):
         if limit is not None and index >= limit:
             break
-        values = isa.decode_fields(kind, words[at:at + isa.WORDS[kind]])
+        try:
+            values = isa.decode_fields(kind, words[at:at + isa.WORDS[kind]])
+        except UserError as exc:
+            raise UserError(f"instruction {index} (word {at}): {exc}") from None
         fields: dict[str, Any] = {}
         for name, value in values.items():
             if name in ("opcode", "wait", "release"):

@@ -9,7 +9,8 @@ engine needs to time the instruction and a compiler needs to place its data:
 
 * LD / ST: the off-chip byte address (40 bits: 1 TiB), the length in bytes, the buffer and its
   slot (the on-chip address is the slot times the buffer's slot size), and which operand of the
-  op the data is (:data:`OPERANDS`).
+  op the data is (:data:`OPERANDS`); an ST's ``source`` bit says it writes back from the on-chip
+  activations rather than from its output slot (always-on-chip decode).
 * MM / MV: the tile's M, K, N (16 bits each), the target precision (an index into the program
   header's list), N of N:16 (16 = dense), whether the tile starts a fresh accumulation, and the
   slots it reads (A, B) and accumulates into (C).
@@ -69,7 +70,7 @@ _MATRIX = _HEAD + (
 LAYOUT: dict[str, tuple[Field, ...]] = {
     "LD": _HEAD + (_f("buffer", (0, 17, 16)), _f("operand", (0, 15, 12)), _f("slot", (0, 11, 11)),
                    _f("hbm_address", (1, 31, 0), (2, 7, 0)), _f("length", (3, 31, 0))),
-    "ST": _HEAD + (_f("operand", (0, 17, 14)), _f("slot", (0, 13, 13)),
+    "ST": _HEAD + (_f("operand", (0, 17, 14)), _f("slot", (0, 13, 13)), _f("source", (0, 12, 12)),
                    _f("hbm_address", (1, 31, 0), (2, 7, 0)), _f("length", (2, 31, 8))),
     "MM": _MATRIX,
     "MV": _MATRIX,
@@ -101,22 +102,27 @@ RESERVED = {kind: _reserved_masks(kind) for kind in LAYOUT}
 """Per instruction, per word: the bits no field claims."""
 
 
+_PLAN = {kind: [(f.name, 1 << f.width, f.width, [(w, lo, (1 << (hi - lo + 1)) - 1, hi - lo + 1)
+                                                   for w, hi, lo in f.parts]) for f in fields]
+         for kind, fields in LAYOUT.items()}
+"""Per instruction: (name, limit, width, [(word, low bit, mask, width)]) of each field."""
+_NAMES = {kind: frozenset(f.name for f in fields) for kind, fields in LAYOUT.items()}
+
+
 def encode(kind: str, values: Mapping[str, int]) -> list[int]:
     """The words of one ``kind`` instruction; ``opcode`` is set from ``kind``. A value that does
     not fit its field is a :class:`UserError` naming the field (the program cannot be encoded)."""
     words = [0] * WORDS[kind]
-    known = {f.name for f in LAYOUT[kind]}
-    unknown = set(values) - known
-    if unknown:
+    if not _NAMES[kind].issuperset(values):
+        unknown = set(values) - _NAMES[kind]
         raise ValueError(f"{kind} has no field(s) {', '.join(sorted(unknown))}")
-    for f in LAYOUT[kind]:
-        value = OPCODES[kind] if f.name == "opcode" else values.get(f.name, 0)
-        if not 0 <= value < 1 << f.width:
-            raise UserError(f"{kind}.{f.name} = {value:,} does not fit its {f.width} bits")
-        for word, hi, lo in f.parts:
-            width = hi - lo + 1
-            words[word] |= (value & ((1 << width) - 1)) << lo
-            value >>= width
+    for name, limit, width, parts in _PLAN[kind]:
+        value = OPCODES[kind] if name == "opcode" else values.get(name, 0)
+        if not 0 <= value < limit:
+            raise UserError(f"{kind}.{name} = {value:,} does not fit its {width} bits")
+        for word, lo, mask, bits in parts:
+            words[word] |= (value & mask) << lo
+            value >>= bits
     return words
 
 

@@ -10,8 +10,8 @@ these dependencies (any other instruction order is kept by the in-order modules)
    instruction of the group before it: its input is that group's output.
 2. **Activations stay on chip.** Loads of activations (operands ``a``, ``in`` and the fused
    operands ``x…``) are dropped: the data is already in the on-chip buffers, rule 1 orders it.
-   Stores are kept (outputs are written through to HBM: the K/V cache needs the new token's keys
-   and values). The embedding's loads stay: they gather rows of the table in HBM.
+   Stores are kept, as write-backs (rule 5). The embedding's loads stay: they gather rows of its
+   table in HBM.
 3. **Buffer slots.** Each group's mapper starts its slots at 0; the weight and output slots
    are renumbered to continue the previous group's round robin, so consecutive ops use
    alternate slots (a vector op's chunks use one slot of the input and output buffers alike).
@@ -24,12 +24,14 @@ these dependencies (any other instruction order is kept by the in-order modules)
    nothing on chip) — provided every wait they have points before that place; otherwise they
    stay where they are. The loads and stores share one in-order memory unit, so without this
    move a load would queue behind the previous op's stores, which wait for its compute.
-5. **Write-back at the layer's end.** Stores write outputs back from the on-chip activations,
-   not from an output slot (nothing waits for them to free one); they are issued together at the
-   end of the layer, before its barrier, as the artifact's decode programs store once per layer
-   boundary, so the memory unit never waits for compute while loads are pending. The new token's
-   key and value reach attention on chip; the cache rows this step stores are read by later steps
-   only.
+5. **Write-back at the layer's end.** Stores of op outputs (operands ``c``, ``out``) write
+   back from the on-chip activations, not from an output slot (``from_activations``: the ST's
+   ``source`` bit): they are issued together at the end of the layer, before its barrier, as the
+   artifact's decode programs store once per layer boundary, so the memory unit never waits for
+   compute while loads are pending. An instruction that waited for such a store to free its slot
+   waits instead for what the store waited for (the compute that read the slot last). Spills of
+   partial sums (``p``) stay where they are. The new token's key and value reach attention on
+   chip; the rows this step writes back are read by later steps only.
 6. **Layers.** A SYS barrier between layers (and around the ops outside them) waits for
    everything before it; every instruction after it waits for it.
 """
@@ -45,9 +47,34 @@ from models.trace.ops import Op, OpKind
 COMPUTE = (Opcode.MATMUL, Opcode.MATVEC, Opcode.MISC)
 ON_CHIP = ("a", "in", "x0", "x1", "x2", "x3")
 """Operands that are activations (dropped when loaded: they stay on chip)."""
+WRITTEN_BACK = ("c", "out")
+"""Operands whose stores write an op's output back from the on-chip activations."""
+
+
+def stays_on_chip(ins: Instr, head: Op) -> bool:
+    """Whether the load ``ins`` of the group led by ``head`` is dropped (rule 2)."""
+    return ins.opcode is Opcode.LOAD and ins.operand in ON_CHIP and head.kind is not OpKind.EMBEDDING
 
 Entry = tuple[int, int]
 """(group, instruction index in the group); a barrier is (group, -1)."""
+
+
+def _local_waits(e: Entry, groups: Sequence[tuple[Op, Program]], dropped: set[Entry],
+                 written_back: set[Entry]) -> set[Entry]:
+    """The in-group waits of ``e``: a dropped load's are gone (rule 2); a written-back store's
+    are replaced by what the store waited for (rule 5: what it drained must still be done
+    before its slot is reused)."""
+    g, i = e
+    instrs = groups[g][1].instrs
+    found: set[Entry] = set()
+    pending = list(instrs[i].waits)
+    while pending:
+        w = pending.pop()
+        if (g, w) in written_back:
+            pending.extend(instrs[w].waits)
+        elif (g, w) not in dropped:
+            found.add((g, w))
+    return found
 
 
 def _loads(entries: list[Entry], instr: dict[Entry, Instr]) -> bool:
@@ -64,18 +91,18 @@ def _waits_before(lead: list[Entry], extra: dict[Entry, list[Entry]], program: P
         (g, w) in lead or (g, w) in dropped for e in lead for w in program.instrs[e[1]].waits)
 
 
-def _touches(ins: Instr, vector_group: bool) -> list[tuple[str, int]]:
-    """The (buffer, slot) pairs ``ins`` fills, reads or accumulates in (a matrix tile's input
-    slot does not count: its activations are on chip)."""
+def _touches(ins: Instr, slot: int, reads: tuple[int, int], vector_group: bool) -> list[tuple[str, int]]:
+    """The (buffer, slot) pairs ``ins`` (renumbered to ``slot``, ``reads``) fills, reads or
+    accumulates in (a matrix tile's input slot does not count: its activations are on chip)."""
     op = ins.opcode
     if op is Opcode.LOAD:
-        return [(ins.buffer, ins.slot)]
+        return [(ins.buffer, slot)]
     if op is Opcode.STORE:
-        return [("outputs", ins.slot)]
+        return [("outputs", slot)]
     if op is Opcode.MISC:
-        return [("outputs", ins.slot)] + ([("inputs", ins.slot)] if vector_group else [])
+        return [("outputs", slot)] + ([("inputs", slot)] if vector_group else [])
     if op in (Opcode.MATMUL, Opcode.MATVEC):
-        return [("outputs", ins.slot), ("weights", ins.reads[1])]
+        return [("outputs", slot), ("weights", reads[1])]
     return []
 
 
@@ -88,6 +115,7 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
     post: list[list[Entry]] = []       # per group: the rest but its trailing stores
     layer_stores: list[Entry] = []     # the layer's trailing stores, issued before its barrier
     instr: dict[Entry, Instr] = {}
+    renumbered: dict[Entry, tuple[int, tuple[int, int]]] = {}   # (slot, reads) after rule 3
     extra: dict[Entry, list[Entry]] = {}
     dropped: set[Entry] = set()
     written_back: set[Entry] = set()    # stores, issued at the layer's end
@@ -113,7 +141,6 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
             layer_stores = []
             everything.append(barrier)
             previous_compute = None
-        keep_loads = head.kind is OpKind.EMBEDDING
         vector_group = not head.is_matrix
         first_touch: dict[tuple[str, int], Entry] = {}
         group_last: dict[tuple[str, int], Entry] = {}
@@ -123,28 +150,31 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
         group_post: list[Entry] = []
         for i, ins in enumerate(program.instrs):
             entry = (g, i)
-            if ins.opcode is Opcode.LOAD and ins.operand in ON_CHIP and not keep_loads:
+            if stays_on_chip(ins, head):
                 dropped.add(entry)
                 continue
+            slot, reads = ins.slot, ins.reads
             if ins.opcode is Opcode.LOAD and ins.buffer == "weights":
-                ins = replace(ins, slot=(ins.slot + shift) % weight_slots)
-                last_slot = ins.slot
+                slot = last_slot = (slot + shift) % weight_slots
             elif ins.opcode is not Opcode.SYNC:
-                ins = replace(ins, slot=(ins.slot + out_shift) % output_slots)
-                last_out = ins.slot
+                slot = last_out = (slot + out_shift) % output_slots
             if ins.opcode in (Opcode.MATMUL, Opcode.MATVEC):
-                ins = replace(ins, reads=(ins.reads[0], (ins.reads[1] + shift) % weight_slots))
+                reads = (reads[0], (reads[1] + shift) % weight_slots)
             instr[entry] = ins
+            renumbered[entry] = (slot, reads)
             waits = extra.setdefault(entry, [])
             if barrier is not None:
                 waits.append(barrier)
             if ins.opcode in COMPUTE and previous_compute is not None:
                 waits.append(previous_compute)
-            if ins.opcode is Opcode.STORE:
+            if ins.opcode is Opcode.STORE and ins.operand in WRITTEN_BACK:
                 written_back.add(entry)
                 layer_stores.append(entry)
+                everything.append(entry)
+                instr[entry] = replace(ins, from_activations=True)
+                extra.setdefault(entry, [])
                 continue
-            for key in _touches(ins, vector_group):
+            for key in _touches(ins, slot, reads, vector_group):
                 if key not in first_touch:
                     first_touch[key] = entry
                     if key in last_touch:
@@ -183,10 +213,13 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
     out = Program()
     for e in order:
         ins = instr[e]
-        local = () if e[1] < 0 else tuple(index[(e[0], w)] for w in groups[e[0]][1].instrs[e[1]].waits
-                                           if (e[0], w) not in dropped and (e[0], w) not in written_back)
+        local = () if e[1] < 0 else tuple(index[p] for p in _local_waits(e, groups, dropped, written_back))
         waits = tuple(sorted(set(local) | {index[w] for w in extra[e]}))
         if waits and waits[-1] >= len(out.instrs):
             raise RuntimeError(f"instruction {e} would wait for a later one: the join is wrong")
-        out.instrs.append(replace(ins, waits=waits))
+        if e in renumbered:
+            slot, reads = renumbered[e]
+            out.instrs.append(replace(ins, waits=waits, slot=slot, reads=reads))
+        else:
+            out.instrs.append(replace(ins, waits=waits))
     return out, order

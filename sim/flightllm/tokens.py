@@ -52,8 +52,12 @@ def others(module: str) -> tuple[str, ...]:
     return tuple(m for m in MODULES if m != module)
 
 
+_BITS = {(m, o): 1 << (MASK_BITS - 1 - others(m).index(o)) for m in MODULES for o in others(m)}
+
+
 def _bit(module: str, other: str) -> int:
-    return 1 << (MASK_BITS - 1 - others(module).index(other))
+    """The mask bit of ``other`` in a ``module`` instruction's masks."""
+    return _BITS[module, other]
 
 
 def named(module: str, mask: int) -> list[str]:

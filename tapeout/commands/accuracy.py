@@ -38,3 +38,29 @@ def accuracy(
               f"{result['tokens']} tokens (window {window}, stride {stride}) in {result['seconds']:.1f} s")
 
 
+
+
+@app.command()
+def finetune(
+    model: Annotated[str, typer.Argument(help="A zoo model with trained weights.")] = "smollm2-135m",
+    format: Annotated[str, typer.Option("--format", help="An N:M sparse format whose masks stay fixed.")] = "flightllm-w4s",
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 200,
+    seq: Annotated[int, typer.Option(help="Tokens per training window.")] = 256,
+    batch: Annotated[int, typer.Option(help="Windows per step.")] = 2,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 5e-5,
+    tokens: Annotated[int, typer.Option(help="Tokens scored before and after (never trained on).")] = 4096,
+    as_json: JsonOption = False,
+) -> None:
+    """Sparse-aware fine-tune with the format's N:M masks fixed: perplexity before and after
+    (cached; `tapeout report flightllm` shows it when it has been run)."""
+    from tapeout.finetune import FinetuneSetting
+    from tapeout.finetune import finetune as run
+
+    setting = FinetuneSetting(model, format, steps, seq, batch, lr, tokens)
+    result = run(setting, progress=lambda msg: err.print(f"finetune: {msg}", highlight=False))
+    if as_json:
+        emit_json(result)
+        return
+    out.print(escape(f"{model} [{format}]") + f": perplexity {result['perplexity_before']:.4g} → "
+              f"[bold]{result['perplexity_after']:.4g}[/bold] after {steps} steps of {batch} × {seq} "
+              f"tokens (masks fixed; {result['seconds']:.0f} s)")

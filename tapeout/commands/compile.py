@@ -79,6 +79,7 @@ def disasm(
     as_json: JsonOption = False,
 ) -> None:
     """Print a compiled FlightLLM program: its header, then one line per instruction."""
+    from sim.flightllm import isa
     from sim.flightllm.binary import read_program
     from sim.flightllm.disasm import disassemble
 
@@ -95,6 +96,6 @@ def disasm(
         masks = f"wait[{','.join(line['wait'])}] release[{','.join(line['release'])}]"
         out.print(f"{line['index']:>7} @{line['word']:<8} {line['kind']:<4} {masks:<34} {fields}",
                   highlight=False, markup=False)
-    shown = len(lines)
-    if limit is not None and shown == limit:
-        out.print(f"… first {shown} instructions shown (--limit)", highlight=False)
+    total = len(list(isa.split([int(w) for w in words])))
+    if len(lines) < total:
+        out.print(f"… first {len(lines)} of {total:,} instructions shown (--limit)", highlight=False)

@@ -41,6 +41,45 @@ def accuracy_report(
         out.print(f"wrote {output / stem}.md, .json, .png")
 
 
+@report_app.command("flightllm")
+def flightllm_report(
+    output: OutDir = Path("reports"),
+    accuracy_json: Annotated[Path | None, typer.Option("--accuracy", help="Accuracy report JSON for the perplexity beside speed (default: OUTPUT/accuracy-smollm2-135m.json; a quick set is computed when it is missing).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """FlightLLM (sim/flightllm/reproduction.yaml): decode throughput, prefill latency, energy
+    per token on both FPGAs and the GPU baselines from compiled programs, always-on-chip decode
+    on and off, length-adaptive compilation, beside the published figures."""
+    from tapeout.report import accuracy, flightllm
+
+    def say(msg: str) -> None:
+        err.print(f"flightllm: {msg}", highlight=False)
+
+    config = flightllm.load_config()
+    png, js, md = (output / f"flightllm.{ext}" for ext in ("png", "json", "md"))
+    refuse_unusable([png, js, md])
+    a = config.accuracy
+    acc = accuracy.load_accuracy(accuracy_json or output / f"accuracy-{a.model}.json",
+                                 required=accuracy_json is not None)
+    if acc is None:
+        acc = accuracy.quick_accuracy(a.model, ["fp32", a.format], 512, "tapeout report flightllm", progress=say)
+    from tapeout.finetune import FinetuneSetting, cached_result
+
+    setting = FinetuneSetting(model=a.model, format=a.format, tokens=acc["tokens"])
+    tuned = cached_result(setting)
+    if tuned is None:
+        say(f"no sparse-aware fine-tune cached; `tapeout finetune {a.model} --format {a.format} "
+            f"--tokens {acc['tokens']}` runs one")
+    doc = flightllm.build(config, accuracy=flightllm.accuracy_section(config, acc, tuned), say=say)
+    write_files({png: flightllm.plot(doc), js: dumps_json(doc), md: flightllm.render_markdown(doc, png.name)})
+    if as_json:
+        emit_json(doc)
+        return
+    for c in doc["comparisons"]:
+        out.print(f"{c['what']}: {c['ours']:.4g} (published {c['published']:g}, simulated)", highlight=False)
+    out.print(f"wrote {output}/flightllm.md, flightllm.json, flightllm.png", highlight=False)
+
+
 def _study_command(name: str):
     """The ``tapeout report NAME`` command of one study (``sim/<design>/study.yaml``)."""
 

@@ -92,19 +92,14 @@ def simulate(
     tot = doc["totals"]
     out.print(f"[bold]{escape(doc['model']['name'])}[/bold] on [bold]{escape(sim.target.name)}[/bold] "
               f"(linear layers at {doc['target']['linear_precision']}) — simulated")
-    table = Table(show_header=False)
-    table.add_column("")
-    table.add_column("", justify="right")
-    for label, value in (("latency", f"{tot['seconds']:.6g} s"), ("prefill", f"{tot['prefill_seconds']:.6g} s"),
+    out.print(_key_values((("latency", f"{tot['seconds']:.6g} s"), ("prefill", f"{tot['prefill_seconds']:.6g} s"),
                          ("decode / token", f"{tot['decode_seconds_per_token']:.6g} s"),
                          ("tokens / s", f"{tot['tokens_per_second']:.4g}" if tot["tokens_per_second"] else "—"),
                          ("energy", f"{tot['energy_joules']:.6g} J"),
                          ("energy / token", f"{tot['energy_per_token_joules']:.6g} J"),
                          ("average power", f"{tot['average_power_watts']:.4g} W"),
                          ("compute utilisation", f"{doc['utilization']['compute']:.2%}"),
-                         ("bandwidth utilisation", f"{doc['utilization']['bandwidth']:.2%}")):
-        table.add_row(label, value)
-    out.print(table)
+                         ("bandwidth utilisation", f"{doc['utilization']['bandwidth']:.2%}"))))
     out.print(f"wrote {directory}/report.md, report.json, latency.png, energy.png, roofline.png",
               soft_wrap=True, highlight=False)
 
@@ -124,16 +119,21 @@ def _simulate_program(path: Path, target: str, as_json: bool) -> None:
         return
     out.print(f"[bold]{escape(str(path))}[/bold] ({escape(str(doc['model']))} {escape(str(doc['phase']))} "
               f"{doc['length']}) on [bold]{escape(spec.name)}[/bold] — simulated from the binary")
+    out.print(_key_values((("instructions", f"{run['instructions']:,}"), ("cycles", f"{run['cycles']:,}"),
+                           ("time", f"{run['seconds'] * 1e3:.6g} ms"), ("energy", f"{run['energy_j']:.6g} J"),
+                           ("off-chip read", f"{run['bytes_read']:,} B"),
+                           ("off-chip written", f"{run['bytes_written']:,} B"),
+                           ("bandwidth utilisation", f"{run['bandwidth_utilisation']:.2%}"))))
+
+
+def _key_values(rows) -> Table:
+    """A two-column table of (label, value) rows, values right-aligned."""
     table = Table(show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
-    for label, value in (("instructions", f"{run['instructions']:,}"), ("cycles", f"{run['cycles']:,}"),
-                         ("time", f"{run['seconds'] * 1e3:.6g} ms"), ("energy", f"{run['energy_j']:.6g} J"),
-                         ("off-chip read", f"{run['bytes_read']:,} B"),
-                         ("off-chip written", f"{run['bytes_written']:,} B"),
-                         ("bandwidth utilisation", f"{run['bandwidth_utilisation']:.2%}")):
+    for label, value in rows:
         table.add_row(label, value)
-    out.print(table)
+    return table
 
 
 @app.command()

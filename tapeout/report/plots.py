@@ -15,7 +15,8 @@ from sim.simulate import Simulation  # noqa: E402
 _META = {"Software": None}   # no version stamp: identical inputs → identical PNG bytes
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
+    """``fig`` as PNG bytes (closed afterwards)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata=_META)
     plt.close(fig)
@@ -41,7 +42,7 @@ def latency_breakdown(doc: dict) -> bytes:
     ax.set_xlabel("seconds")
     ax.set_title("latency by operation kind\n" + _title(doc), fontsize=9)
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def energy_breakdown(doc: dict) -> bytes:
@@ -54,7 +55,7 @@ def energy_breakdown(doc: dict) -> bytes:
     ax.invert_yaxis()
     ax.set_xlabel("joules")
     ax.set_title("energy by component\n" + _title(doc), fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def roofline(doc: dict, sim: Simulation) -> bytes:
@@ -85,7 +86,7 @@ def roofline(doc: dict, sim: Simulation) -> bytes:
     ax.set_ylabel("operations per second")
     ax.set_title("roofline, every op\n" + _title(doc), fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def comparison(rows: list[dict]) -> bytes:
@@ -102,4 +103,4 @@ def comparison(rows: list[dict]) -> bytes:
     ax.set_ylabel(f"relative to {names[0]} (log)")
     ax.set_title(f"{rows[0]['model']}: time and energy normalised to {names[0]} — simulated", fontsize=9)
     ax.legend()
-    return _png(fig)
+    return png(fig)

@@ -20,7 +20,7 @@ from sim.simulate import Simulator, fusion_groups
 from sim.target import load_target
 
 TIMED = ("opcode", "buffer", "bytes", "tile", "first_k", "elements", "ops_per_element",
-         "precision", "density", "operation", "slot", "reads")
+         "precision", "density", "operation", "slot", "reads", "from_activations")
 """Every Instr field the engine or the encoding carries (offset and operand base become addresses)."""
 
 
@@ -138,3 +138,37 @@ def test_words_are_little_endian_u32_after_the_header(small, tmp_path):
     body = data[len(data) - 4 * small.words.size:]
     assert np.array_equal(np.frombuffer(body, "<u4"), small.words)
     assert small.nbytes == 4 * sum(isa.WORDS[k] * n for k, n in small.counts().items())
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_counted_words_equal_the_compiled_programs(u280, overlap):
+    from sim.flightllm.compiler import WordCounter
+
+    steps = decode_steps("smollm2-135m", [16, 129, 700])
+    prefill = _ops("smollm2-135m", "prefill", 200)
+    numerics = resolve_numerics(u280, "flightllm-w4s", prefill)
+    counter = WordCounter(u280, numerics)
+    for ops in [*steps.values(), prefill]:
+        assert counter.words(ops, overlap=overlap) == compile_step(ops, u280, numerics, overlap=overlap).words.size
+
+
+def test_a_tampered_header_or_another_version_is_refused(small, tmp_path):
+    import json
+    import struct
+
+    def rewrite(change) -> bytes:
+        data = binary.to_bytes({"target": "flightllm-u280", "precisions": list(small.precisions)}, small.words)
+        (length,) = struct.unpack_from("<I", data, 8)
+        header = json.loads(data[12:12 + length])
+        change(header)
+        head = json.dumps(header, sort_keys=True).encode()
+        return data[:8] + struct.pack("<I", len(head)) + head + data[12 + length:]
+
+    cases = {"target": (lambda h: h.update(target="flightllm-vhk158"), "SHA-256"),
+             "version": (lambda h: h.update(format_version=2), "format version 2"),
+             "precisions": (lambda h: h.update(precisions=[1, 2]), "list of names")}
+    for name, (change, message) in cases.items():
+        path = tmp_path / f"{name}.flb"
+        path.write_bytes(rewrite(change))
+        with pytest.raises(UserError, match=message):
+            binary.read_program(path)

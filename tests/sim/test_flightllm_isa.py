@@ -33,8 +33,18 @@ def test_fields_never_overlap_and_fit_their_words(kind):
 def test_a_hand_encoded_barrier():
     """SYS waiting for LD, ST and MISC: its mask names LD ST MM MV MISC from bit 4 down, so
     0b11001; word = 0xF << 28 | 0b11001 << 23."""
-    assert isa.encode("SYS", {"wait": 0b11001}) == [0xF << 28 | 0b11001 << 23]
-    assert isa.encode("SYS", {"wait": 0b11001}) == [0xFC800000]
+    from mapping.program import Instr, Opcode, Program
+    from sim.flightllm.compiler import encode_program
+    from sim.flightllm.tokens import named, to_tokens
+
+    program = Program([Instr(Opcode.LOAD, buffer="inputs", bytes=8, operand="in"),
+                       Instr(Opcode.MISC, waits=(0,), elements=8, operation="norm"),
+                       Instr(Opcode.STORE, waits=(1,), buffer="outputs", bytes=8, operand="out"),
+                       Instr(Opcode.SYNC, waits=(0, 1, 2))])
+    barrier = to_tokens(program)[3]
+    assert barrier.wait == 0b11001 and named("SYS", barrier.wait) == ["LD", "ST", "MISC"]
+    words = encode_program(program, [0, 0, 0, 0], ())
+    assert int(words[-1]) == 0xFC800000 == 0xF << 28 | 0b11001 << 23
 
 
 def test_a_field_split_over_two_words():
