@@ -39,7 +39,6 @@ these dependencies (any other instruction order is kept by the in-order modules)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from mapping.program import Instr, Opcode, Program
 from models.trace.ops import Op, OpKind
@@ -171,7 +170,7 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
                 written_back.add(entry)
                 layer_stores.append(entry)
                 everything.append(entry)
-                instr[entry] = replace(ins, from_activations=True)
+                instr[entry] = ins.moved(ins.waits, from_activations=True)
                 extra.setdefault(entry, [])
                 continue
             for key in _touches(ins, slot, reads, vector_group):
@@ -219,7 +218,7 @@ def join_overlapped(groups: Sequence[tuple[Op, Program]], weight_slots: int,
             raise RuntimeError(f"instruction {e} would wait for a later one: the join is wrong")
         if e in renumbered:
             slot, reads = renumbered[e]
-            out.instrs.append(replace(ins, waits=waits, slot=slot, reads=reads))
+            out.instrs.append(ins.moved(waits, slot, reads))
         else:
-            out.instrs.append(replace(ins, waits=waits))
+            out.instrs.append(ins.moved(waits))
     return out, order

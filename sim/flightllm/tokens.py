@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from core.errors import UserError
 from mapping.program import Opcode, Program
@@ -140,4 +140,4 @@ def from_tokens(opcodes: Sequence[Opcode], tokens: Sequence[Tokens]) -> list[tup
 def through_tokens(program: Program) -> Program:
     """``program`` with its waits as the masks express them (encode, then decode)."""
     waits = from_tokens([ins.opcode for ins in program.instrs], to_tokens(program))
-    return Program([replace(ins, waits=w) for ins, w in zip(program.instrs, waits, strict=True)])
+    return Program([ins.moved(w) for ins, w in zip(program.instrs, waits, strict=True)])

@@ -61,7 +61,10 @@ class PerLayerFormat(NumberFormat):
         return self._parts[w.format].gemm(x, w)
 
     def calibrate(self, sample, *, name: str) -> dict:
-        return self.part(name).calibrate(sample, name=name)
+        """The static activation parameters of ``name``'s part; none for a part that quantizes
+        its activations dynamically (the mix calibrates because another part does)."""
+        part = self.part(name)
+        return part.calibrate(sample, name=name) if part.calibration_tokens else {}
 
     def for_linear(self, name: str, out_features: int, in_features: int):
         return self.part(name).for_linear(name, out_features, in_features)

@@ -31,3 +31,19 @@ def test_operations_are_the_chosen_formats():
         assert (MIX.decode(ew) == part.decode(part.encode(w, Role.WEIGHT, name=f"{name}.weight"))).all()
         assert (MIX.gemm(ex, ew) == part.gemm(ex, ew)).all()
     assert MIX.calibration_tokens == get_format("ant-w4a4").calibration_tokens
+
+
+def test_calibrating_a_dynamic_part_gives_no_static_parameters():
+    """The mix calibrates (its ANT part is static); its INT8 part quantizes dynamically, so the
+    calibration of an INT8 layer is empty and encoding with it works (the accuracy report's
+    activation path)."""
+    from sim.formats.base import CalibrationSample
+    from tapeout.report.accuracy import encode_activation
+
+    x = np.random.default_rng(1).standard_normal((4, 64)).astype(np.float32)
+    sample = CalibrationSample()
+    sample.add(x)
+    assert MIX.calibrate(sample, name="model.layers.4.mlp.down_proj.input") == {}
+    assert MIX.calibrate(sample, name="model.layers.0.mlp.down_proj.input")      # ANT's static scale
+    enc = encode_activation(MIX, x, "model.layers.4.mlp.down_proj.input")
+    assert enc.format == "int8"

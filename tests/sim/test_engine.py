@@ -193,3 +193,19 @@ def test_nm_sparsity_only_where_the_array_supports_it():
     assert half.cycles == 32 + 32 + 32 - 2                 # K steps halved: 64 → 32
     assert half.actions["mac.pe8x4.int8"] == 32 * 64 * 32 / 2
     assert dense.matmul((32, 64, 32), int8, 0.5, True).cycles == 64 + 62   # zeros still multiplied
+
+
+def test_moving_an_instruction_keeps_every_field():
+    import dataclasses
+
+    from mapping.program import Instr, Opcode
+
+    values = {"opcode": Opcode.MATVEC, "waits": (1,), "buffer": "weights", "bytes": 7, "tile": (1, 2, 3),
+              "first_k": False, "elements": 5, "ops_per_element": 2.5, "precision": "int8", "density": 0.25,
+              "operation": "norm", "operand": "b", "offset": 64, "slot": 1, "reads": (1, 0),
+              "from_activations": True}
+    assert set(values) == {f.name for f in dataclasses.fields(Instr)}   # a new field needs a value here
+    ins = Instr(**values)
+    assert ins.moved((4, 5)) == dataclasses.replace(ins, waits=(4, 5))
+    assert ins.moved((), slot=0, reads=(0, 1), from_activations=False) == dataclasses.replace(
+        ins, waits=(), slot=0, reads=(0, 1), from_activations=False)
