@@ -384,24 +384,21 @@ def comparisons(config: Reproduction, runs: list[dict], bandwidth: list[dict],
         return _geomean([1 / r["energy_per_token_j"] for r in by[target]])
 
     bw = {(b["target"], b["model"]): b for b in bandwidth}
-    formulas = {
-        "u280_tokens_per_s": lambda: g("flightllm-u280", "decode_tokens_per_s"),
-        "u280_power_w": lambda: g("flightllm-u280", "power_w"),
-        "vhk158_tokens_per_s": lambda: g("flightllm-vhk158", "decode_tokens_per_s"),
-        "u280_vs_v100s_energy": lambda: eff("flightllm-u280") / eff("v100s"),
-        "u280_vs_a100_energy": lambda: eff("flightllm-u280") / eff("a100"),
-        "vhk158_vs_a100_speed": lambda: g("flightllm-vhk158", "decode_tokens_per_s") / g("a100", "decode_tokens_per_s"),
-        "v100s_tokens_per_s": lambda: g("v100s", "decode_tokens_per_s"),
-        "bandwidth_on": lambda: bw[("flightllm-u280", model)]["on"],
-        "bandwidth_off": lambda: bw[("flightllm-u280", model)]["off"],
-        "storage_ratio": lambda: store["ratio"],
+    u280, vhk = "flightllm-u280", "flightllm-vhk158"
+    formulas = {   # key → (the targets it needs, its value)
+        "u280_tokens_per_s": ((u280,), lambda: g(u280, "decode_tokens_per_s")),
+        "u280_power_w": ((u280,), lambda: g(u280, "power_w")),
+        "vhk158_tokens_per_s": ((vhk,), lambda: g(vhk, "decode_tokens_per_s")),
+        "u280_vs_v100s_energy": ((u280, "v100s"), lambda: eff(u280) / eff("v100s")),
+        "u280_vs_a100_energy": ((u280, "a100"), lambda: eff(u280) / eff("a100")),
+        "vhk158_vs_a100_speed": ((vhk, "a100"), lambda: g(vhk, "decode_tokens_per_s") / g("a100", "decode_tokens_per_s")),
+        "v100s_tokens_per_s": (("v100s",), lambda: g("v100s", "decode_tokens_per_s")),
+        "bandwidth_on": ((u280,), lambda: bw[(u280, model)]["on"]),
+        "bandwidth_off": ((u280,), lambda: bw[(u280, model)]["off"]),
+        "storage_ratio": (("storage",), lambda: store["ratio"]),
     }
-    ours = {}
-    for key, formula in formulas.items():
-        try:
-            ours[key] = formula()
-        except (KeyError, TypeError):   # a target or part the configuration does not run
-            continue
+    have = set(by) | ({"storage"} if store is not None else set())
+    ours = {key: value() for key, (needs, value) in formulas.items() if set(needs) <= have}
     tol = config.published.tolerance
     out = []
     for v in config.published.values:
