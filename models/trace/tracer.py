@@ -223,14 +223,13 @@ def decode_steps(name: str, contexts: Sequence[int], *, batch: int = 1) -> dict[
                         f"one), got {wanted[0] if wanted else 'none'}")
     _check_counts(spec, wanted[-1] - 1, 1, batch)
     first = wanted[0]
-    if len(wanted) == 1 or first + 1 > spec.shape.max_positions:
-        return {c: [op for op in trace_model(name, c - 1, 1, batch=batch)[0].ops
-                    if op.phase is Phase.DECODE] for c in wanted}
-    trace, _ = trace_model(name, first - 1, 2, batch=batch, extrapolate=False)
-    step0 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 0]
-    step1 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 1]
-    slots = _context_slots(step0, step1, first)
-    if slots is None:
+    slots = None
+    if len(wanted) > 1 and first + 1 <= spec.shape.max_positions:
+        trace, _ = trace_model(name, first - 1, 2, batch=batch, extrapolate=False)
+        step0 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 0]
+        step1 = [op for op in trace.ops if op.phase is Phase.DECODE and op.step == 1]
+        slots = _context_slots(step0, step1, first)
+    if slots is None:       # one context, no room for a second step, or steps that differ
         return {c: [op for op in trace_model(name, c - 1, 1, batch=batch)[0].ops
                     if op.phase is Phase.DECODE] for c in wanted}
     return {c: [_with_context(op, slot, 0, c) for op, slot in zip(step0, slots, strict=True)]

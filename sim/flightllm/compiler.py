@@ -62,12 +62,22 @@ class Compiled:
 
     def counts(self) -> dict[str, int]:
         """Instructions per kind (LD, ST, MM, MV, MISC, SYS)."""
-        found = Counter(MODULE_OF[ins.opcode] for ins in self.program.instrs)
-        return {kind: found.get(kind, 0) for kind in isa.WORDS}
+        return instruction_counts(self.program)
 
     @property
     def nbytes(self) -> int:
         return int(self.words.size) * 4
+
+
+def instruction_counts(program: Program) -> dict[str, int]:
+    """Instructions of ``program`` per kind (LD, ST, MM, MV, MISC, SYS)."""
+    found = Counter(MODULE_OF[ins.opcode] for ins in program.instrs)
+    return {kind: found.get(kind, 0) for kind in isa.WORDS}
+
+
+def program_words(program: Program) -> int:
+    """32-bit words ``program`` encodes to."""
+    return sum(isa.WORDS[kind] * n for kind, n in instruction_counts(program).items())
 
 
 def _persistent(head: Op, operand: str) -> str | None:

@@ -178,7 +178,7 @@ def decode_programs(model: str, target: TargetSpec, fmt: str, contexts: list[int
     """Each context's decode step compiled for ``target`` and run (exact contexts: pass
     buckets to get bucket programs)."""
     from models.trace.tracer import decode_steps
-    from sim.flightllm.compiler import step_program
+    from sim.flightllm.compiler import program_words, step_program
     from sim.numerics import resolve_numerics
 
     steps = decode_steps(model, contexts)
@@ -189,25 +189,18 @@ def decode_programs(model: str, target: TargetSpec, fmt: str, contexts: list[int
             say(f"{model} on {target.name}: decode programs {i}/{len(steps)}"
                 + ("" if overlap else " (no overlap)"))
         program, _, _ = step_program(steps[c], target, numerics, overlap=overlap)
-        out[c] = _run(program, target, _words(program))
+        out[c] = _run(program, target, program_words(program))
     return out
 
 
 def prefill_program(model: str, target: TargetSpec, fmt: str, length: int) -> Step:
-    from sim.flightllm.compiler import step_program
+    from sim.flightllm.compiler import program_words, step_program
     from sim.numerics import resolve_numerics
     from tapeout.compile import step_ops
 
     ops = step_ops(model, "prefill", length)
     program, _, _ = step_program(ops, target, resolve_numerics(target, fmt, ops))
-    return _run(program, target, _words(program))
-
-
-def _words(program) -> int:
-    from sim.flightllm import isa
-    from sim.flightllm.tokens import MODULE_OF
-
-    return sum(isa.WORDS[MODULE_OF[ins.opcode]] for ins in program.instrs)
+    return _run(program, target, program_words(program))
 
 
 def _contexts(prefill: int, decode: int) -> range:
@@ -228,20 +221,24 @@ def sig(x: float) -> float:
 
 
 def fpga_runs(model: str, target: TargetSpec, fmt: str, workload: list[tuple[int, int]],
-              say: Progress | None, *, overlap: bool = True) -> tuple[list[dict], dict[int, Step]]:
-    """Rows of ``workload`` ((prefill, decode) pairs) on an FPGA target, and the bucket programs."""
+              say: Progress | None, *, overlap: bool = True,
+              prefills: dict[int, Step] | None = None) -> tuple[list[dict], dict[int, Step], dict[int, Step]]:
+    """Rows of ``workload`` ((prefill, decode) pairs) on an FPGA target, its bucket programs and
+    its prefill programs (``prefills``: those already run; prefill never overlaps)."""
     from sim.flightllm.buckets import decode_bucket
 
     buckets = sorted({decode_bucket(c) for p, d in workload for c in _contexts(p, d)})
     steps = decode_programs(model, target, fmt, buckets, overlap=overlap, say=say)
     rows = []
-    prefills = {p: prefill_program(model, target, fmt, p) for p in sorted({p for p, _ in workload})}
+    prefills = dict(prefills or {})
+    for p in sorted({p for p, _ in workload} - set(prefills)):
+        prefills[p] = prefill_program(model, target, fmt, p)
     for p, d in workload:
         runs = [steps[decode_bucket(c)] for c in _contexts(p, d)]
         rows.append(_row(target, model, p, d, math.fsum(r.seconds for r in runs),
                          math.fsum(r.joules for r in runs), sum(r.bytes for r in runs),
                          prefills[p].seconds))
-    return rows, steps
+    return rows, steps, prefills
 
 
 def gpu_run(model: str, target: TargetSpec, fmt: str, prefill: int, decode: int) -> dict:
@@ -427,15 +424,18 @@ def build(config: Reproduction | None = None, *, with_storage: bool = True,
     for model in models:
         for name, run in config.fpgas.items():
             target = _target(name)
-            rows, steps = fpga_runs(model, target, run.format, workload, say)
+            rows, steps, prefills = fpga_runs(model, target, run.format, workload, say)
             runs += rows
-            off, _ = fpga_runs(model, target, run.format, [first], say, overlap=False)
+            off, _, _ = fpga_runs(model, target, run.format, [first], say, overlap=False, prefills=prefills)
             on = next(r for r in rows if (r["prefill"], r["decode"]) == first)
             bandwidth.append({"target": name, "model": model, "prefill": first[0], "decode": first[1],
                               "on": on["bandwidth_utilisation"], "off": off[0]["bandwidth_utilisation"],
                               "ms_per_token_on": on["decode_ms_per_token"],
                               "ms_per_token_off": off[0]["decode_ms_per_token"]})
-            for c, step in sorted(decode_programs(model, target, run.format, config.decode_contexts).items()):
+            missing = [c for c in config.decode_contexts if c not in steps]
+            at = steps | (decode_programs(model, target, run.format, missing) if missing else {})
+            for c in config.decode_contexts:
+                step = at[c]
                 contexts.append({"target": name, "model": model, "context": c, "ms_per_token": sig(step.seconds * 1e3)})
         for name, run in config.gpus.items():
             target = _target(name)
@@ -450,10 +450,11 @@ def build(config: Reproduction | None = None, *, with_storage: bool = True,
     for s in config.sensitivity:
         target = _target(s.target, s.edit, s.label)
         for model in models:
-            rows, _ = fpga_runs(model, target, s.format, [(s.prefill, s.decode)], say)
+            rows, _, prefills = fpga_runs(model, target, s.format, [(s.prefill, s.decode)], say)
             row = {**rows[0], "format": s.format, "edit": s.edit, "why": s.why}
             if s.overlap_off:
-                off, _ = fpga_runs(model, target, s.format, [(s.prefill, s.decode)], say, overlap=False)
+                off, _, _ = fpga_runs(model, target, s.format, [(s.prefill, s.decode)], say, overlap=False,
+                                      prefills=prefills)
                 row["bandwidth_utilisation_off"] = off[0]["bandwidth_utilisation"]
             sensitivity.append(row)
     store = storage(config, say) if with_storage else None
