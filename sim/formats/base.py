@@ -78,11 +78,14 @@ class TensorStorage:
     """What one weight or activation tensor costs the hardware, per logical element:
     ``code_bits``, the width of a code the MAC consumes (its operand width); ``bits``, storage
     (codes + scales + metadata, may be fractional, below ``code_bits`` when sparse);
-    ``density``, the kept fraction (N:M sparsity)."""
+    ``density``, the kept fraction (N:M sparsity); ``outliers``, the fraction of elements kept
+    on a separate sparse outlier path (OLAccel's, GOBO's lists; ``meta["outlier_fraction"]`` of
+    the encoded sample), 0 for formats without one."""
 
     code_bits: int
     bits: float
     density: float = 1.0
+    outliers: float = 0.0
 
 
 STORAGE_SAMPLE = {Role.WEIGHT: (64, 512), Role.ACTIVATION: (16, 512)}
@@ -247,7 +250,7 @@ class NumberFormat:
             tensor = f"{name}.weight" if role is Role.WEIGHT else f"{name}.input"
             enc = self.encode(x, role, name=tensor)
             cache[key] = TensorStorage(self.code_bits(role, name), enc.bits_per_element(),
-                                       enc.density)
+                                       enc.density, float(enc.meta.get("outlier_fraction", 0.0)))
         return cache[key]
 
     def encode(self, x: np.ndarray, role: Role, *, name: str = "tensor",

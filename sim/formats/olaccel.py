@@ -116,7 +116,8 @@ class OlaccelFormat(NumberFormat):
         col_bits = max(1, math.ceil(math.log2(max(2, x.shape[1]))))
         bits = x.size * 4 + len(cols) * (8 + col_bits) + 32 * (x.shape[0] + 1) + 64
         meta = {"rowptr": rowptr.astype(np.int64), "cols": cols.astype(np.int32),
-                "values": o[rows, cols], "outliers": int(len(cols)), "threshold": float(threshold)}
+                "values": o[rows, cols], "outliers": int(len(cols)), "threshold": float(threshold),
+                "outlier_fraction": len(cols) / max(1, x.size)}
         return Encoded(self.name, role, x.shape, q, np.array([s4, s8], np.float32), bits, 0, meta)
 
     def _dense_outliers(self, enc: Encoded) -> np.ndarray:

@@ -6,7 +6,10 @@ A study (:mod:`tapeout.report.study`) says what to run; every number here is sim
 operations (linear layers, attention products, LM head): the GEMM layers an accelerator
 simulator's benchmark holds, which is where papers' accelerator ratios come from. Ratios over
 the whole forward pass (norms, softmax, activations on the SFU included) are kept beside them
-(``speedup_end_to_end``, ``energy_reduction_end_to_end``).
+(``speedup_end_to_end``, ``energy_reduction_end_to_end``), and so are those of the linear layers
+alone (``speedup_linear``, ``energy_reduction_linear``): the scope of simulators whose benchmark
+lists hold only the linear GEMMs (the ANT/OliVe simulator's BERT benches have no attention
+products).
 
 Ratios are baseline ÷ design of seconds (speedup) and of joules (energy reduction); a geomean
 is the geometric mean of a pair's per-model ratios.
@@ -19,7 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from models.trace.ops import MATRIX_KINDS
+from models.trace.ops import MATRIX_KINDS, OpKind
 from tapeout.report.accuracy import accuracy_summary
 from tapeout.report.study import RATIOS, Design, Study
 
@@ -28,7 +31,8 @@ SCOPE = "matrix ops (linear, attention products, LM head); *_end_to_end: every o
 
 @dataclass(frozen=True)
 class Measure:
-    """One design on one model: seconds and joules of the matrix ops and of the whole pass."""
+    """One design on one model: seconds and joules of the matrix ops, of the whole pass and of
+    the linear layers alone."""
 
     seconds: float
     joules: float
@@ -36,6 +40,8 @@ class Measure:
     joules_total: float
     linear_precision: str
     cycles_total: int
+    seconds_linear: float
+    joules_linear: float
 
 
 def measure(design: Design, model: str, prefill: int, decode: int, batch: int,
@@ -57,16 +63,19 @@ def measure_trace(design: Design, trace) -> Measure:
 
     target = load_target(design.target)
     sim = simulate(trace, target, design.format)
-    cycles = energy = cycles_all = energy_all = 0.0
+    cycles = energy = cycles_all = energy_all = cycles_linear = energy_linear = 0.0
     for op, r in zip(trace.ops, sim.results, strict=True):
         cycles_all += r.cycles
         energy_all += r.energy_pj
         if op.kind in MATRIX_KINDS:
             cycles += r.cycles
             energy += r.energy_pj
+        if op.kind is OpKind.LINEAR:
+            cycles_linear += r.cycles
+            energy_linear += r.energy_pj
     clock = target.clock
     return Measure(cycles / clock, energy * 1e-12, cycles_all / clock, energy_all * 1e-12,
-                   sim.linear_precision, int(cycles_all))
+                   sim.linear_precision, int(cycles_all), cycles_linear / clock, energy_linear * 1e-12)
 
 
 def geomean(values: list[float]) -> float:
@@ -103,7 +112,8 @@ def build(study: Study, *, models: dict[str, int] | None = None, batch: int | No
         "designs": {n: study.designs[n].model_dump() for n in study.needed},
         "runs": [{"design": n, "model": m, "linear_precision": r.linear_precision,
                   "seconds": sig6(r.seconds), "joules": sig6(r.joules),
-                  "seconds_end_to_end": sig6(r.seconds_total), "joules_end_to_end": sig6(r.joules_total)}
+                  "seconds_end_to_end": sig6(r.seconds_total), "joules_end_to_end": sig6(r.joules_total),
+                  "seconds_linear": sig6(r.seconds_linear), "joules_linear": sig6(r.joules_linear)}
                  for (n, m), r in runs.items()],
         "comparisons": comparisons,
         "geomean": _geomeans(study.comparisons, comparisons, study),
@@ -125,7 +135,9 @@ def _comparisons(pairs, models: dict[str, int], runs: dict[tuple[str, str], Meas
                 "design": design, "baseline": baseline, "model": model,
                 "speedup": sig6(b.seconds / d.seconds), "energy_reduction": sig6(b.joules / d.joules),
                 "speedup_end_to_end": sig6(b.seconds_total / d.seconds_total),
-                "energy_reduction_end_to_end": sig6(b.joules_total / d.joules_total)})
+                "energy_reduction_end_to_end": sig6(b.joules_total / d.joules_total),
+                "speedup_linear": sig6(b.seconds_linear / d.seconds_linear),
+                "energy_reduction_linear": sig6(b.joules_linear / d.joules_linear)})
     return rows
 
 
@@ -194,8 +206,22 @@ def render_markdown(doc: dict, study: Study, image: str) -> str:
                      + (f"{times(g['published_speedup'])} (published) | {times(g['published_energy_reduction'])} "
                         f"(published) | {'yes' if g['within_tolerance'] else '**no**'}" if pub else "— | — | —")
                      + f" | {times(g['speedup_end_to_end'])} | {times(g['energy_reduction_end_to_end'])} |")
-    lines += ["", f"Published: {doc['published']['citation']}.", "",
-              "## Per model", "",
+    lines += ["", f"Published: {doc['published']['citation']}.", ""]
+    sources = [f"- {r['design']} vs {r['baseline']}: {r['source']}" for r in doc["published"]["ratios"]
+               if r.get("source")]
+    lines += sources + ([""] if sources else [])
+    lines += ["### Linear layers only", "",
+              "The same pairs over the linear layers alone (no attention products, no LM head): the "
+              "scope of a simulator whose benchmarks list only the linear GEMMs.", "",
+              "| design | baseline | speedup | energy reduction | published speedup | published energy |",
+              "|---|---|---:|---:|---:|---:|"]
+    for g in doc["geomean"]:
+        pub = "published_speedup" in g
+        lines.append(f"| {g['design']} | {g['baseline']} | {times(g['speedup_linear'])} | "
+                     f"{times(g['energy_reduction_linear'])} | "
+                     + (f"{times(g['published_speedup'])} | {times(g['published_energy_reduction'])} |"
+                        if pub else "— | — |"))
+    lines += ["", "## Per model", "",
               "| design | baseline | model | speedup | energy reduction | speedup (end to end) | energy (end to end) |",
               "|---|---|---|---:|---:|---:|---:|"]
     for c in doc["comparisons"]:

@@ -35,8 +35,10 @@ from spec.schema import Fraction, Strict
 from spec.yamlfile import load_yaml, validate
 
 STUDY_FILE = "study.yaml"
-RATIOS = ("speedup", "energy_reduction", "speedup_end_to_end", "energy_reduction_end_to_end")
-"""The ratios a study's runner computes per (design, baseline, model): baseline ÷ design."""
+RATIOS = ("speedup", "energy_reduction", "speedup_end_to_end", "energy_reduction_end_to_end",
+          "speedup_linear", "energy_reduction_linear")
+"""The ratios a study's runner computes per (design, baseline, model): baseline ÷ design, over
+the matrix ops, every op (``_end_to_end``) and the linear layers alone (``_linear``)."""
 
 
 class Workload(Strict):
@@ -68,6 +70,9 @@ class PublishedRatio(Strict):
     baseline: str
     speedup: float = Field(gt=0)
     energy_reduction: float = Field(gt=0)
+    source: str = ""
+    """Where this ratio is published, when more precise than the study's citation (figure,
+    text, secondary source and its confidence)."""
 
 
 class Published(Strict):
