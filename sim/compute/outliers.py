@@ -8,6 +8,7 @@ seeded Gaussian sample) — so the golden model, the accuracy run and the cycle 
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 from core.errors import UserError
@@ -28,6 +29,11 @@ def outlier_fraction(format_name: str, role: str) -> float:
     except UserError as exc:
         raise UserError(f"design.outlier_format: {exc}") from None
     return fmt.storage(Role(role), SAMPLE_LAYER).outliers
+
+
+def index_bits(k: int) -> int:
+    """Bits of a column index within a row segment of ``k`` elements (at least 1)."""
+    return max(1, math.ceil(math.log2(max(2, k))))
 
 
 def extra_steps_per_step(group: int, p: float) -> float:

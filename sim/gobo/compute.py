@@ -6,12 +6,14 @@ dense FP16 array. Per weight element entering the array (once per fold of rows) 
 lookup; every position is multiplied in FP16 (an outlier position's index is skipped by the
 result, not by the PE). The ``p·k·n`` outliers meet each of the m activations on the FP32
 outlier PEs (one per ``outlier_share`` dense PEs), in a pipeline beside the array, so a tile
-takes the longer of the two. Outlier lists (FP32 value + ⌈log2 k⌉-bit column) are read from the
-weight buffer with the weights; their bits are in the format's storage bits (DRAM traffic).
+takes the longer of the two. Outlier lists (FP32 value + 32-bit position, as the format stores
+them) are read from the weight buffer with the weights; their bits are in the format's storage
+bits (DRAM traffic).
 
 ``gobo-gpu`` — GOBO on a tensor-core GPU (``gpu-roofline`` otherwise): the GPU has no lookup
 unit, so each thread block of ``dequant_block_rows`` rows dequantizes the weight tile it reads
-(``⌈m / rows⌉·k·n`` weights × ``dequant_ops_per_weight`` CUDA-core operations), then the FP16
+(``m / rows · k·n`` weights × ``dequant_ops_per_weight`` CUDA-core operations; charged in
+proportion to a tile's rows, so a GEMM costs the same however the mapper splits M), then the FP16
 tensor cores run the dense product; the outliers are a sparse FP32 pass on the CUDA cores
 (``p·m·k·n`` FMAs). The three phases are charged one after another (the dequantized tile is
 what the MMAs read; the outlier pass adds into the finished output): an assumption, pessimistic
@@ -52,11 +54,10 @@ class GoboSystolic(SystolicOutputStationary):
         folds_m = math.ceil(m / self.rows)
         outlier_products = self.p_weight * m * k * n
         cycles = max(cost.cycles, math.ceil(outlier_products / self.outlier_pes))
-        entry = design.OUTLIER_VALUE_BITS + max(1, math.ceil(math.log2(max(2, k))))
         actions = dict(cost.actions)
         actions[design.LOOKUP_ACTION] = k * n * folds_m
         actions[design.OUTLIER_MAC_ACTION] = outlier_products
-        actions["sram.weights.read"] += self.p_weight * k * n * entry * folds_m
+        actions["sram.weights.read"] += self.p_weight * k * n * design.OUTLIER_ENTRY_BITS * folds_m
         return TileCost(cycles, actions)
 
 
@@ -76,6 +77,6 @@ class GoboGpu(GpuRoofline):
             return cost
         m, k, n = tile
         d, lanes = self.design, self.target.vector.lanes
-        dequant = math.ceil(math.ceil(m / d.dequant_block_rows) * k * n * d.dequant_ops_per_weight / lanes)
+        dequant = math.ceil(m / d.dequant_block_rows * k * n * d.dequant_ops_per_weight / lanes)
         outliers = math.ceil(self.p_weight * m * k * n / lanes)
         return TileCost(cost.cycles + dequant + outliers, cost.actions)

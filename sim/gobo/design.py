@@ -28,8 +28,9 @@ LOOKUP_ACTION = "gobo.lookup"
 """Energy action of one centroid-table read (index → FP16 value)."""
 OUTLIER_MAC_ACTION = "mac.gobo.outlier"
 """Energy action of one FP32 outlier product."""
-OUTLIER_VALUE_BITS = 32
-"""Bits of an outlier's value on the list (FP32)."""
+OUTLIER_ENTRY_BITS = 64
+"""Bits of one outlier on the list: FP32 value + 32-bit position, as the GOBO formats store it
+(:mod:`sim.formats.gobo`)."""
 
 
 class GoboSystolicDesign(Strict):

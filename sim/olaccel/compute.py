@@ -16,8 +16,9 @@ design's ``outlier_format`` puts on its sparse list:
   the dense lanes, so the tile takes the longer of the two.
 * **Energy.** The dense lanes multiply every position (an outlier's dense code is 0);
   ``(p_w + p_a)·m·k·n`` outlier products at :data:`~sim.olaccel.design.OUTLIER_MAC_ACTION`; the
-  outlier lists are read from the buffers each time their tensor is (value + column index bits
-  per entry, ⌈log2 k⌉), beside the dense codes.
+  outlier lists are read from the buffers each time their tensor is (int8 value + the column
+  index within the tile's row, ⌈log2 k⌉ bits per entry), beside the dense codes. Their being
+  unaligned costs nothing beyond these bits here (no gather penalty is modelled).
 * **Traffic.** The lists' bits (values, positions, row pointers) are in the format's storage
   bits, which the engine moves (:mod:`sim.numerics`).
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import math
 
-from sim.compute.outliers import extra_steps_per_step, outlier_fraction
+from sim.compute.outliers import extra_steps_per_step, index_bits, outlier_fraction
 from sim.compute.registry import TileCost, register_compute_model
 from sim.compute.systolic import SystolicOutputStationary
 from sim.olaccel import design
@@ -62,7 +63,7 @@ class OlaccelArray(SystolicOutputStationary):
         act_path = math.ceil(self.p_act * m * k * n / self.design.activation_outlier_macs)
         cost = self._cost(tile, precision, density, first_k, max(dense, act_path),
                           a_reads=folds_n, w_reads=folds_m)
-        entry = design.OUTLIER_VALUE_BITS + max(1, math.ceil(math.log2(max(2, k))))
+        entry = design.OUTLIER_VALUE_BITS + index_bits(k)
         cost.actions[design.OUTLIER_MAC_ACTION] = (self.p_weight + self.p_act) * m * k * n
         cost.actions["sram.weights.read"] += self.p_weight * k * n * entry * folds_m
         cost.actions["sram.inputs.read"] += self.p_act * m * k * entry * folds_n

@@ -51,6 +51,10 @@ def check(target: TargetSpec, design: OlaccelDesign) -> None:
     if c.sparsity.pattern != "none":
         raise SpecProblem("compute.sparsity", "OLAccel multiplies every normal value (pattern: none)")
     try:
-        outlier_fraction(design.outlier_format, "weight")
+        fractions = [outlier_fraction(design.outlier_format, role) for role in ("weight", "activation")]
     except UserError as exc:
         raise SpecProblem("design.outlier_format", str(exc).removeprefix("design.outlier_format: ")) from None
+    if not all(fractions):
+        raise SpecProblem("design.outlier_format", f"{design.outlier_format} does not keep both weight and "
+                                                   "activation outliers; OLAccel's path needs an OLAccel "
+                                                   "format (olaccel-w4a4)")

@@ -154,7 +154,7 @@ def test_gobo_accelerator_looks_up_every_weight_and_runs_outliers_in_fp32():
     assert cost.actions["gobo.lookup"] == k * n * math.ceil(m / 32)
     assert cost.actions["mac.gobo.outlier"] == pytest.approx(p * m * k * n)
     assert cost.actions["sram.weights.read"] == pytest.approx(
-        base.actions["sram.weights.read"] + p * k * n * (32 + 10) * math.ceil(m / 32))
+        base.actions["sram.weights.read"] + p * k * n * 64 * math.ceil(m / 32))   # FP32 value + int32 position
     # FP16 operands (attention, LM head) have no centroid table
     fp16 = t.compute.precisions["fp16"]
     assert model.matmul((m, k, n), fp16, 1.0, True) == plain.matmul((m, k, n), fp16, 1.0, True)
@@ -168,12 +168,19 @@ def test_gobo_outlier_pes_bind_when_shared_by_the_whole_array():
     assert cost.cycles == math.ceil(p * m * k * n)
 
 
-def test_gobo_energy_is_more_than_its_fp16_array(small_trace):
+def test_gobo_energy_is_its_fp16_array_plus_lookups_and_outliers(small_trace):
+    """Same cycles as the plain FP16 array (the outlier PEs keep pace), and exactly the priced
+    lookups, outlier MACs and list reads more energy (≈ 0.3 % here: the FP16 MACs dominate)."""
     t = load_target("gobo")
-    actions = simulate(small_trace, t, "gobo-w4").actions
     table = load_table(t.energy)
-    assert actions["gobo.lookup"] > 0 and actions["mac.gobo.outlier"] > 0
-    assert table.pj("mac.gobo.outlier") > table.pj("mac.pe16x16.fp16")
+    gobo = simulate(small_trace, t, "gobo-w4")
+    plain = simulate(small_trace, _without_path("gobo", "systolic-os"), "gobo-w4")
+    assert gobo.cycles == plain.cycles
+    extra = {a: gobo.actions[a] - plain.actions.get(a, 0) for a in gobo.actions}
+    assert extra["gobo.lookup"] > 0 and extra["mac.gobo.outlier"] > 0 and extra["sram.weights.read"] > 0
+    priced = sum(count * table.pj(a) for a, count in extra.items()) * 1e-12
+    assert gobo.energy_joules - plain.energy_joules == pytest.approx(priced, rel=1e-6)
+    assert priced > 0.001 * plain.energy_joules
 
 
 def test_gobo_gpu_dequantizes_on_the_cuda_cores_and_adds_an_outlier_pass():
@@ -191,11 +198,32 @@ def test_gobo_gpu_dequantizes_on_the_cuda_cores_and_adds_an_outlier_pass():
     assert model.matmul((m, k, n), fp16, 1.0, True) == plain.matmul((m, k, n), fp16, 1.0, True)
 
 
+def test_gobo_gpu_dequantization_does_not_depend_on_the_m_split():
+    """Each 128-row thread block dequantizes once: a GEMM split into M tiles of any height (the
+    mapper's are multiples of the 68 SMs) costs what the whole GEMM does, up to rounding."""
+    t = load_target("gobo-gpu")
+    model, w4 = get_compute_model(t), t.compute.precisions["w4a16"]
+    k, n = 4096, 4096
+    whole = model.matmul((8192, k, n), w4, 1.0, True).cycles
+    for tm in (68, 136, 272, 1000):
+        tiles = [min(tm, 8192 - i) for i in range(0, 8192, tm)]
+        split = sum(model.matmul((rows, k, n), w4, 1.0, True).cycles for rows in tiles)
+        assert abs(split - whole) <= 3 * len(tiles), tm
+
+
 def test_gobo_needs_a_format_with_weight_outliers():
     with pytest.raises(UserError, match="design.outlier_format: int8 keeps no weight outliers"):
         _variant("gobo-gpu", outlier_format="int8")
     with pytest.raises(UserError, match="design.outlier_share: 896 PEs cannot share"):
         _variant("gobo", outlier_share=1000)
+
+
+@pytest.mark.parametrize("fmt", ["int8", "olive-w4a4", "gobo-w4"])
+def test_olaccel_needs_a_format_with_weight_and_activation_outliers(fmt):
+    with pytest.raises(UserError, match=f"design.outlier_format: {fmt} does not keep both"):
+        _variant("olaccel", outlier_format=fmt)
+
+
 
 
 # --- AdaFloat ---------------------------------------------------------------------------------------
@@ -219,6 +247,6 @@ def test_adafloat_charges_its_own_mac_energy():
 def test_adafloat_is_not_int8_under_another_name(small_trace):
     ada = simulate(small_trace, load_target("adafloat"), "adafloat-w8a8")
     int8 = simulate(small_trace, load_target("int8-systolic"), "int8")
-    assert ada.cycles > int8.cycles
+    assert ada.cycles > 1.05 * int8.cycles                     # 896 PEs instead of 1024
     assert ada.actions["mac.adafloat8"] == int8.actions["mac.pe8x4.int8"] > 0   # the same MACs, priced 0.9×
     assert ada.energy_joules != pytest.approx(int8.energy_joules, rel=1e-3)

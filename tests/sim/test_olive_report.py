@@ -84,7 +84,7 @@ def test_published_ratios_are_marked(doc):
     assert "4.50× (published)" in text and "3.70× (published)" in text
     assert "within ±25 %" in text
     assert "| `olive-w4a4` | 11 | +10.00% |" in text
-    gobo = next(g for g in doc["geomean"] if g["baseline"] == "gobo")
+    gobo = next(g for g in doc["geomean"] if g["baseline"] == "gobo-gpu")
     assert gobo["published_speedup"] == 4.5 and isinstance(gobo["within_tolerance"], bool)
 
 
