@@ -16,7 +16,7 @@ from pathlib import Path
 from core.files import write_json_atomic
 
 SECTIONS = ["bench.trace", "bench.formats", "bench.formats_mixpe_flightllm", "bench.simulate", "bench.mixpe",
-            "bench.flightllm", "bench.flightllm_compiler"]
+            "bench.flightllm", "bench.flightllm_compiler", "bench.sweep"]
 RESULTS = Path(__file__).with_name("results.json")
 
 

@@ -183,6 +183,15 @@ class Price(Strict):
     source: str
 
 
+class AreaModel(Strict):
+    """What one PE of the ``compute.rows × compute.cols`` array is in RTL, for area estimates
+    (``tapeout sweep``): a unit of ``tapeout units`` and its parameters (``tapeout synth``)."""
+
+    pe_unit: str
+    params: dict[str, str | int | bool] = Field(default_factory=dict)
+    source: str
+
+
 class TargetSpec(Strict):
     """A target accelerator (see the module docstring for units)."""
 
@@ -198,6 +207,7 @@ class TargetSpec(Strict):
     energy: str
     static_power: list[StaticPower] = Field(default_factory=list)
     price: Price | None = None
+    area: AreaModel | None = None
     default_precision: str
     attention_precision: str
     design: dict[str, Any] = Field(default_factory=dict)

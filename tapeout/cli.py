@@ -23,6 +23,7 @@ from tapeout.commands import (  # noqa: F401  (importing a command module regist
     quantize,
     report,
     simulate,
+    sweep,
     targets,
     trace,
 )

@@ -146,22 +146,16 @@ def _target(name: str, edit: dict[str, Any] | None = None, label: str | None = N
     """A shipped target, or a copy of it with ``edit`` (see :class:`Sensitivity`) named ``label``."""
     from sim.target import load_target, parse_target
     from spec import spec_path
+    from spec.edit import edit_document
+    from spec.yamlfile import SpecProblem
 
     if not edit:
         return load_target(name)
     path, _ = spec_path(name)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for key, value in edit.items():
-        *parents, leaf = key.split(".")
-        node = doc
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise UserError(f"{CONFIG}: sensitivity edit {key!r}: {name} has no {part!r} section")
-            node = node[part]
-        if key == "compute.rows":
-            for precision in doc["compute"]["precisions"].values():
-                precision["macs_per_cycle"] *= value / doc["compute"]["rows"]
-        node[leaf] = value
+    try:
+        doc = edit_document(yaml.safe_load(path.read_text(encoding="utf-8")), edit)
+    except SpecProblem as problem:
+        raise UserError(f"{CONFIG}: sensitivity edit {problem.key!r} of {name}: {problem.reason}") from None
     doc["name"] = label or f"{name}-edited"
     return parse_target(doc, f"{path} with {edit}")
 

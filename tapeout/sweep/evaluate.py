@@ -1,0 +1,75 @@
+"""One sweep point → one row of results, with the same definitions as ``tapeout simulate``.
+
+A point whose target breaks a rule of its compute model or design (``invalid``), or whose model
+does not fit the target's memory or cannot run on it (``infeasible``), is a row with its
+``status`` and ``reason``, never an abort. Columns (units in their names):
+
+- ``latency_s``: the whole run (prefill + decode) at the target's clock;
+- ``tokens_per_s`` and ``energy_per_token_j``: decode tokens (one per sequence and step) per
+  decode second and the decode energy per token; a prefill-only run: prompt tokens;
+- ``energy_j``: dynamic + static energy of the run;
+- ``utilisation``: MACs ÷ (cycles × the peak MACs per cycle of the linear layers' precision);
+- ``offchip_bytes``: bytes read and written off chip;
+- ``area_mm2``: the estimate of :mod:`tapeout.sweep.area` (``None`` where the design has no
+  synthesis data); ``perplexity``: the format's accuracy run (``None`` without one).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from core.errors import UserError
+from models.trace.ops import Phase
+
+STATUSES = ("ok", "invalid", "infeasible", "excluded")
+"""``ok``; ``invalid``: the target breaks a rule; ``infeasible``: the workload cannot run on it;
+``excluded``: a constraint of the sweep fails."""
+
+
+def evaluate(target_doc: dict, fmt: str | None, trace) -> dict[str, Any]:
+    """Simulate ``trace`` on the target ``target_doc`` under ``fmt``: the metric columns plus
+    ``status`` and ``reason`` (area and perplexity are added by the caller)."""
+    from sim.simulate import simulate
+    from sim.target import parse_target
+
+    try:
+        target = parse_target(target_doc, "point")
+    except UserError as exc:
+        return _failed("invalid", str(exc).removeprefix("point: "))
+    try:
+        sim = simulate(trace, target, fmt)
+    except UserError as exc:
+        return _failed("infeasible", str(exc))
+    return {**metrics(sim), "status": "ok", "reason": ""}
+
+
+def _failed(status: str, reason: str) -> dict[str, Any]:
+    return {"latency_s": None, "tokens_per_s": None, "energy_j": None, "energy_per_token_j": None,
+            "utilisation": None, "offchip_bytes": None, "status": status, "reason": reason}
+
+
+def metrics(sim) -> dict[str, Any]:
+    """The metric columns of one simulation (module docstring)."""
+    trace, target, clock = sim.trace, sim.target, sim.clock
+    phase: dict[Phase, defaultdict] = {p: defaultdict(float) for p in Phase}
+    for op, r in zip(trace.ops, sim.results, strict=True):
+        bucket = phase[op.phase]
+        bucket["cycles"] += r.cycles
+        bucket["energy_pj"] += r.energy_pj
+        bucket["bytes"] += r.bytes_offchip
+        bucket["macs"] += r.macs
+    cycles = sum(b["cycles"] for b in phase.values())
+    energy = sum(b["energy_pj"] for b in phase.values()) * 1e-12
+    if trace.decode:
+        tokens, seconds = trace.decode * trace.batch, phase[Phase.DECODE]["cycles"] / clock
+        per_token = phase[Phase.DECODE]["energy_pj"] * 1e-12 / tokens
+    else:
+        tokens, seconds = trace.prefill * trace.batch, phase[Phase.PREFILL]["cycles"] / clock
+        per_token = energy / tokens
+    peak = target.compute.precisions[sim.linear_precision].macs_per_cycle
+    macs = sum(b["macs"] for b in phase.values())
+    return {"latency_s": cycles / clock, "tokens_per_s": tokens / seconds if seconds else None,
+            "energy_j": energy, "energy_per_token_j": per_token,
+            "utilisation": macs / (cycles * peak) if cycles else None,
+            "offchip_bytes": int(sum(b["bytes"] for b in phase.values()))}
