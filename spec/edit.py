@@ -27,7 +27,9 @@ def edit_document(doc: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str,
     field, a design parameter); the schema decides whether it is known.
     """
     out = copy.deepcopy(dict(doc))
-    for key, value in edits.items():
+    # array sides first: an explicit macs_per_cycle edit in the same set then wins, in any order
+    ordered = sorted(edits.items(), key=lambda item: item[0] not in ARRAY_SIDES)
+    for key, value in ordered:
         *parents, leaf = key.split(".")
         node = out
         for depth, part in enumerate(parents):

@@ -69,12 +69,17 @@ def test_explicit_points_and_workload_axes():
     ({"axes": {"compute.rows": [0]}}, "an array side is a positive whole number"),
     ({"axes": {"format": ["int9"]}}, "test.yaml: axes.format: 'int9': unknown format 'int9'"),
     ({"axes": {"model": ["gpt-17"]}}, "test.yaml: axes.model: 'gpt-17'"),
-    ({"axes": {"prefill": [0]}}, "prefill is a whole number ≥ 1"),
+    ({"axes": {"prefill": [0]}}, "prefill is a whole number from 1 to 1048576"),
     ({"points": [{"compute.rows": 4}]}, "give either axes (their product) or points"),
     ({"constraints": ["area < lots"]}, "is not COLUMN OP NUMBER"),
     ({"constraints": ["speed <= 2"]}, "'speed' is not a result column"),
     ({"base": "tpu-v9"}, "test.yaml: base: unknown target 'tpu-v9'"),
     ({"wokload": {}}, "unknown key"),
+    ({"constraints": ["area_mm2 <= 1..2"]}, "'1..2' is not a number"),
+    ({"accuracy": False, "constraints": ["perplexity <= 20"]}, "a perplexity constraint needs the accuracy run"),
+    ({"base": "ant", "constraints": ["area_mm2 <= 2"]}, "the base target has no area model"),
+    ({"accuracy": {"model": "llama2-7b"}}, "test.yaml: accuracy.model: llama2-7b has no trained weights"),
+    ({"axes": {"batch": [100000]}}, "batch is a whole number from 1 to 4096"),
 ])
 def test_bad_sweep_files_name_the_file_key_and_reason(changes, message):
     with pytest.raises(UserError) as info:
@@ -134,9 +139,11 @@ def test_area_grows_with_the_array_and_gpus_have_none():
 
 # --- cache and resume ---------------------------------------------------------------------------------
 
-def test_rerun_computes_nothing_and_resume_computes_only_the_rest():
+def test_rerun_computes_nothing_and_resume_computes_only_the_rest(monkeypatch):
     plan = _sweep()
-    seen = []
+    seen, calls = [], []
+    real = run.evaluate
+    monkeypatch.setattr(run, "evaluate", lambda *args: calls.append(1) or real(*args))
 
     def interrupt(done, total):
         seen.append(done)
@@ -145,10 +152,11 @@ def test_rerun_computes_nothing_and_resume_computes_only_the_rest():
 
     with pytest.raises(KeyboardInterrupt):
         run.run_sweep(plan, workers=0, progress=interrupt)
+    assert len(calls) == 2
     resumed = run.run_sweep(plan, workers=0)
-    assert resumed.computed == 4                          # 6 points, 2 finished before the interrupt
+    assert resumed.computed == 4 and len(calls) == 6     # 6 points, 2 finished before the interrupt
     again = run.run_sweep(plan, workers=0)
-    assert again.computed == 0 and again.rows == resumed.rows
+    assert again.computed == 0 and len(calls) == 6 and again.rows == resumed.rows
 
 
 def test_a_corrupt_cached_row_is_recomputed():
@@ -231,9 +239,13 @@ def test_a_killed_worker_loses_no_point_and_counts_none_twice(cluster, tmp_path,
             killed.set()
             os.killpg(workers[0].pid, signal.SIGKILL)
 
-    outcome = run.run_sweep(plan, scheduler=address, progress=kill_one)
+    seen = []
+    outcome = run.run_sweep(plan, scheduler=address,
+                            progress=lambda done, total: seen.append(done) or kill_one(done, total))
     assert killed.is_set() and workers[0].wait(timeout=10) is not None
     assert outcome.computed == len(plan.points) == len(outcome.rows)
+    assert seen == list(range(len(plan.points) + 1))        # each point arrived once, none twice
+    assert all(r["status"] == "ok" for r in outcome.rows)
     assert len({p.key(run.code_version()) for p in plan.points}) == len(plan.points)   # all distinct
     assert _table(plan, outcome) == serial
 
@@ -280,3 +292,57 @@ def test_each_workload_is_traced_once(monkeypatch):
     plan = _sweep(axes={"compute.rows": [8, 16], "prefill": [8, 16]})
     run.run_sweep(plan, workers=0)
     assert sorted(calls) == [("smollm2-135m", 8, 2, 1), ("smollm2-135m", 16, 2, 1)]
+
+
+def test_a_workload_the_model_cannot_take_is_infeasible_rows():
+    plan = _sweep(axes={"compute.rows": [8, 16], "prefill": [16, 100000]})
+    rows = run.run_sweep(plan, workers=0).rows
+    assert [r["status"] for r in rows] == ["ok", "infeasible", "ok", "infeasible"]
+    assert "workload smollm2-135m prefill 100000" in rows[1]["reason"]
+
+
+def test_a_simulator_failure_is_an_error_row_and_is_not_cached(monkeypatch):
+    import sim.simulate
+
+    real = sim.simulate.simulate
+
+    def flaky(trace, target, fmt=None, **kw):
+        if target.compute.rows == 16:
+            raise RuntimeError("boom")
+        return real(trace, target, fmt, **kw)
+
+    monkeypatch.setattr(sim.simulate, "simulate", flaky)
+    plan = _sweep(axes={"compute.rows": [8, 16]})
+    rows = run.run_sweep(plan, workers=0).rows
+    assert [r["status"] for r in rows] == ["ok", "error"] and rows[1]["reason"] == "RuntimeError: boom"
+    monkeypatch.setattr(sim.simulate, "simulate", real)
+    again = run.run_sweep(plan, workers=0)
+    assert again.computed == 1 and [r["status"] for r in again.rows] == ["ok", "ok"]
+
+
+def test_table_types_are_fixed_and_mixed_axes_become_text():
+    import pyarrow as pa
+
+    rows = [{"point": 0, "mix": 16, "num": 1, **{c: None for c in table.METRIC_COLUMNS},
+             "status": "invalid", "reason": "x", "key": "k0"},
+            {"point": 1, "mix": "32", "num": 2.5, **{c: None for c in table.METRIC_COLUMNS},
+             "status": "invalid", "reason": "y", "key": "k1"}]
+    t = table.to_arrow(rows, ["point", "mix", "num", *table.METRIC_COLUMNS, *table.TAIL_COLUMNS])
+    assert t.schema.field("mix").type == pa.string() and t.column("mix").to_pylist() == ["16", "32"]
+    assert t.schema.field("num").type == pa.float64()
+    assert t.schema.field("latency_s").type == pa.float64()          # all-None metric: still float64
+    assert t.schema.field("offchip_bytes").type == pa.int64()
+
+
+def test_a_broken_base_is_one_message(tmp_path):
+    base = tmp_path / "mine.yaml"
+    doc = yaml.safe_load((Path(__file__).parents[1] / "hw/targets/int8-systolic.yaml").read_text())
+    doc["compute"]["dataflow"] = "sideways"
+    base.write_text(yaml.safe_dump(doc))
+    with pytest.raises(UserError, match="test.yaml: base: .*mine.yaml: compute.dataflow"):
+        parse_sweep({**SMALL, "base": "mine.yaml"}, "test.yaml", tmp_path)
+
+
+def test_equal_points_are_all_on_the_front():
+    row = {"status": "ok", "latency_s": 1.0, "energy_j": 2.0}
+    assert table.pareto_front([row, dict(row), {**row, "energy_j": 3.0}]) == [0, 1]

@@ -69,6 +69,21 @@ def op_lines(sim: Simulation) -> list[str]:
     return lines
 
 
+def token_rates(trace, clock: float, phase: dict) -> tuple[float, float, float]:
+    """(decode seconds per token, tokens per second, joules per token) from per-phase sums
+    (``phase[p]["cycles"]``, ``["energy_pj"]``): each decode step yields one token per sequence
+    of the batch; a prefill-only run counts its prompt tokens (0 s per decode token)."""
+    energy = sum(phase[p]["energy_pj"] for p in Phase) * 1e-12
+    if trace.decode:
+        tokens = trace.decode * trace.batch
+        dec_s = phase[Phase.DECODE]["cycles"] / clock
+        return (dec_s / trace.decode, tokens / dec_s if dec_s else math.inf,
+                phase[Phase.DECODE]["energy_pj"] * 1e-12 / tokens)
+    tokens = trace.prefill * trace.batch
+    pre_s = phase[Phase.PREFILL]["cycles"] / clock
+    return 0.0, tokens / pre_s if pre_s else math.inf, energy / tokens
+
+
 def build_report(sim: Simulation) -> dict:
     """The report document of one simulation."""
     trace, target, clock = sim.trace, sim.target, sim.clock
@@ -95,16 +110,7 @@ def build_report(sim: Simulation) -> dict:
     seconds = cycles / clock
     energy = sum(phase[p]["energy_pj"] for p in Phase) * 1e-12
     pre_s = phase[Phase.PREFILL]["cycles"] / clock
-    dec_s = phase[Phase.DECODE]["cycles"] / clock
-    steps = trace.decode
-    if steps:  # each decode step yields one token per sequence of the batch
-        tokens = steps * trace.batch
-        per_token_s, tps = dec_s / steps, tokens / dec_s if dec_s else math.inf
-        per_token_j = phase[Phase.DECODE]["energy_pj"] * 1e-12 / tokens
-    else:
-        tokens = trace.prefill * trace.batch
-        per_token_s, tps = 0.0, tokens / pre_s if pre_s else math.inf
-        per_token_j = energy / tokens
+    per_token_s, tps, per_token_j = token_rates(trace, clock, phase)
     peak = target.compute.precisions[sim.linear_precision].macs_per_cycle
     peak_bytes = target.peak_bandwidth / clock
 

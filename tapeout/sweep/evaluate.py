@@ -10,21 +10,23 @@ does not fit the target's memory or cannot run on it (``infeasible``), is a row 
 - ``energy_j``: dynamic + static energy of the run;
 - ``utilisation``: MACs ÷ (cycles × the peak MACs per cycle of the linear layers' precision);
 - ``offchip_bytes``: bytes read and written off chip;
-- ``area_mm2``: the estimate of :mod:`tapeout.sweep.area` (``None`` where the design has no
+- ``area_mm2``: the estimate of :mod:`hw.area` (``None`` where the design has no
   synthesis data); ``perplexity``: the format's accuracy run (``None`` without one).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
 from core.errors import UserError
 from models.trace.ops import Phase
 
-STATUSES = ("ok", "invalid", "infeasible", "excluded")
+STATUSES = ("ok", "invalid", "infeasible", "excluded", "error")
 """``ok``; ``invalid``: the target breaks a rule; ``infeasible``: the workload cannot run on it;
-``excluded``: a constraint of the sweep fails."""
+``excluded``: a constraint of the sweep fails; ``error``: the simulator failed on the point (a
+bug to report: the exception is the reason), so one point never aborts a sweep."""
 
 
 def evaluate(target_doc: dict, fmt: str | None, trace) -> dict[str, Any]:
@@ -36,15 +38,18 @@ def evaluate(target_doc: dict, fmt: str | None, trace) -> dict[str, Any]:
     try:
         target = parse_target(target_doc, "point")
     except UserError as exc:
-        return _failed("invalid", str(exc).removeprefix("point: "))
+        return failed("invalid", str(exc).removeprefix("point: "))
     try:
         sim = simulate(trace, target, fmt)
+        return {**metrics(sim), "status": "ok", "reason": ""}
     except UserError as exc:
-        return _failed("infeasible", str(exc))
-    return {**metrics(sim), "status": "ok", "reason": ""}
+        return failed("infeasible", str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken point must not abort the sweep
+        return failed("error", f"{type(exc).__name__}: {exc}")
 
 
-def _failed(status: str, reason: str) -> dict[str, Any]:
+def failed(status: str, reason: str) -> dict[str, Any]:
+    """The row of a point without a result."""
     return {"latency_s": None, "tokens_per_s": None, "energy_j": None, "energy_per_token_j": None,
             "utilisation": None, "offchip_bytes": None, "status": status, "reason": reason}
 
@@ -59,17 +64,14 @@ def metrics(sim) -> dict[str, Any]:
         bucket["energy_pj"] += r.energy_pj
         bucket["bytes"] += r.bytes_offchip
         bucket["macs"] += r.macs
+    from tapeout.report.document import token_rates
+
     cycles = sum(b["cycles"] for b in phase.values())
     energy = sum(b["energy_pj"] for b in phase.values()) * 1e-12
-    if trace.decode:
-        tokens, seconds = trace.decode * trace.batch, phase[Phase.DECODE]["cycles"] / clock
-        per_token = phase[Phase.DECODE]["energy_pj"] * 1e-12 / tokens
-    else:
-        tokens, seconds = trace.prefill * trace.batch, phase[Phase.PREFILL]["cycles"] / clock
-        per_token = energy / tokens
+    _, tps, per_token = token_rates(trace, clock, phase)
     peak = target.compute.precisions[sim.linear_precision].macs_per_cycle
     macs = sum(b["macs"] for b in phase.values())
-    return {"latency_s": cycles / clock, "tokens_per_s": tokens / seconds if seconds else None,
+    return {"latency_s": cycles / clock, "tokens_per_s": tps if math.isfinite(tps) else None,
             "energy_j": energy, "energy_per_token_j": per_token,
             "utilisation": macs / (cycles * peak) if cycles else None,
             "offchip_bytes": int(sum(b["bytes"] for b in phase.values()))}

@@ -3,6 +3,7 @@ Parquet and CSV, ``pareto.png``, ``sweep.md``, and the JSON summary of ``--json`
 
 from __future__ import annotations
 
+from core.errors import UserError
 from tapeout.sweep import report, table
 from tapeout.sweep.evaluate import STATUSES
 from tapeout.sweep.run import Outcome, code_version
@@ -21,9 +22,17 @@ def render(sweep: Sweep, outcome: Outcome) -> tuple[dict[str, bytes | str], dict
     """(file name → contents, summary document)."""
     version = code_version()
     keys = [p.key(version) for p in sweep.points]
-    areas = [point_area(p.target) if r["status"] == "ok" else None
-             for p, r in zip(sweep.points, outcome.rows, strict=True)]
-    rows = table.build_rows(sweep, outcome.rows, keys, areas, outcome.perplexity)
+    results, areas = [], []
+    for point, result in zip(sweep.points, outcome.rows, strict=True):
+        area = None
+        if result["status"] == "ok":
+            try:
+                area = point_area(point.target)
+            except UserError as exc:      # the target's area model is broken: the point is invalid
+                result = {**result, "status": "invalid", "reason": f"area: {exc}"}
+        results.append(result)
+        areas.append(area)
+    rows = table.build_rows(sweep, results, keys, areas, outcome.perplexity)
     arrow = table.to_arrow(rows, table.columns(sweep))
     files = {"sweep.parquet": table.parquet_bytes(arrow), "sweep.csv": table.csv_bytes(arrow),
              "pareto.png": report.plot(sweep, rows),

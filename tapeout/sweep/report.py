@@ -4,7 +4,6 @@ effect on latency and energy, and how area and accuracy were obtained)."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections import defaultdict
 
@@ -92,10 +91,9 @@ def render_markdown(sweep: Sweep, rows: list[dict], computed: int) -> str:
 def plot(sweep: Sweep, rows: list[dict]) -> bytes:
     """``pareto.png``: every ``ok`` point, latency vs energy (log-log), marker area ∝ estimated
     area (constant without one), colour per format, the front as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from tapeout.report.plots import png
 
     ok = [r for r in rows if r["status"] == "ok"]
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
@@ -125,7 +123,4 @@ def plot(sweep: Sweep, rows: list[dict]) -> bytes:
     if ok:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return png(fig)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
-from tapeout.sweep.evaluate import evaluate
+from tapeout.sweep.evaluate import evaluate, failed
 from tapeout.sweep.spec import Point, Sweep
 
 CODE_PACKAGES = ("core", "spec", "models", "mapping", "sim", "hw", "tapeout")
@@ -89,7 +89,8 @@ def accuracy_run(model: str, fmt: str, tokens: int) -> float:
 
 @dataclass
 class Outcome:
-    """Rows in point order, and how many were computed now (the rest came from the cache)."""
+    """Rows in point order, how many arrived from a computation in this run (the rest came from
+    the cache), and the perplexity per format (a format whose run failed has none)."""
 
     rows: list[dict[str, Any]]
     computed: int
@@ -108,28 +109,36 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
             rows[key] = row
     todo = {k: p for k, p in zip(keys, sweep.points, strict=True) if k not in rows}
     formats = sorted({p.format for p in sweep.points if p.format}) if sweep.accuracy else []
-    total, done = len(set(keys)), len(rows)
+    total, done, computed = len(set(keys)), len(rows), 0
     if progress:
         progress(done, total)
 
     def arrived(key: str, row: dict) -> None:
-        nonlocal done
-        store_row(key, row)
+        nonlocal done, computed
+        if key in rows:                     # a duplicate delivery: the point is already counted
+            return
+        if row["status"] != "error":        # a failure is retried by the next run, not cached
+            store_row(key, row)
         rows[key] = row
         done += 1
+        computed += 1
         if progress:
             progress(done, total)
 
+    traces = _traces(todo, arrived)
+    todo = {k: p for k, p in todo.items() if k not in rows}
     if workers == 0 and scheduler is None:
-        perplexity = {f: accuracy_run(sweep.accuracy.model, f, sweep.accuracy.tokens) for f in formats}
-        traces: dict[tuple, Any] = {}
+        perplexity = {}
+        for f in formats:
+            try:
+                perplexity[f] = accuracy_run(sweep.accuracy.model, f, sweep.accuracy.tokens)
+            except UserError:
+                pass
         for key, point in todo.items():
-            if point.workload not in traces:
-                traces[point.workload] = _trace(point)
             arrived(key, evaluate(point.target, point.format, traces[point.workload]))
     else:
-        perplexity = _run_dask(sweep, todo, formats, workers, scheduler, arrived)
-    return Outcome([rows[k] for k in keys], len(todo), perplexity)
+        perplexity = _run_dask(sweep, todo, traces, formats, workers, scheduler, arrived)
+    return Outcome([rows[k] for k in keys], computed, perplexity)
 
 
 def _trace(point: Point):
@@ -138,11 +147,30 @@ def _trace(point: Point):
     return trace_model(point.model, point.prefill, point.decode, batch=point.batch)[0]
 
 
-def _run_dask(sweep: Sweep, todo: dict[str, Point], formats: list[str], workers: int,
-              scheduler: str | None, arrived: Callable[[str, dict], None]) -> dict[str, float]:
+def _traces(todo: dict[str, Point], arrived: Callable[[str, dict], None]) -> dict[tuple, Any]:
+    """One trace per workload of ``todo``; a workload the model cannot take (lengths beyond its
+    positions, decode on an encoder) makes its points ``infeasible`` rows instead."""
+    traces: dict[tuple, Any] = {}
+    problems: dict[tuple, str] = {}
+    for key, point in todo.items():
+        w = point.workload
+        if w not in traces and w not in problems:
+            try:
+                traces[w] = _trace(point)
+            except UserError as exc:
+                problems[w] = (f"workload {point.model} prefill {point.prefill} decode {point.decode} "
+                               f"batch {point.batch}: {exc}")
+        if w in problems:
+            arrived(key, failed("infeasible", problems[w]))
+    return traces
+
+
+def _run_dask(sweep: Sweep, todo: dict[str, Point], traces: dict[tuple, Any], formats: list[str],
+              workers: int, scheduler: str | None,
+              arrived: Callable[[str, dict], None]) -> dict[str, float]:
     import logging
 
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster, as_completed, wait
 
     logging.getLogger("distributed").setLevel(logging.WARNING)   # the progress bar says enough
     if workers < 1 and scheduler is None:
@@ -155,24 +183,26 @@ def _run_dask(sweep: Sweep, todo: dict[str, Point], formats: list[str], workers:
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         if cluster is not None:
             cluster.close()
         raise UserError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
     try:
+        version = code_version()
         accuracy = {client.submit(accuracy_run, sweep.accuracy.model, f, sweep.accuracy.tokens,
-                                  key=f"accuracy-{f}-{sweep.accuracy.tokens}", pure=False): f
-                    for f in formats}
-        traces: dict[tuple, Any] = {}
-        futures = {}
-        for key, point in todo.items():
-            if point.workload not in traces:
-                traces[point.workload] = client.scatter(_trace(point), broadcast=True, hash=False)
-            futures[client.submit(evaluate, point.target, point.format, traces[point.workload],
-                                  key=f"point-{key}", pure=False, retries=2)] = key
+                                  key=f"accuracy-{sweep.accuracy.model}-{f}-{sweep.accuracy.tokens}-{version}",
+                                  pure=False): f for f in formats}
+        shared = {w: client.scatter(t, broadcast=True, hash=False) for w, t in traces.items()}
+        futures = {client.submit(evaluate, point.target, point.format, shared[point.workload],
+                                 key=f"point-{key}", pure=False): key for key, point in todo.items()}
         for future in as_completed(futures):
-            arrived(futures[future], future.result())
-        return {f: future.result() for future, f in accuracy.items()}
+            if future.status == "error":    # e.g. KilledWorker: the point's workers kept dying
+                exc = future.exception()
+                arrived(futures[future], failed("error", f"{type(exc).__name__}: {exc}"))
+            else:
+                arrived(futures[future], future.result())
+        wait(list(accuracy))
+        return {f: future.result() for future, f in accuracy.items() if future.status != "error"}
     finally:
         client.close()
         if cluster is not None:

@@ -85,6 +85,13 @@ class SweepFile(Strict):
                 raise ValueError(f"constraints.{index}: {text!r} is not COLUMN OP NUMBER (e.g. 'area_mm2 <= 2')")
             if match[1] not in METRICS:
                 raise ValueError(f"constraints.{index}: {match[1]!r} is not a result column ({', '.join(METRICS)})")
+            try:
+                float(match[3])
+            except ValueError:
+                raise ValueError(f"constraints.{index}: {match[3]!r} is not a number") from None
+            if match[1] == "perplexity" and self.accuracy is False:
+                raise ValueError(f"constraints.{index}: a perplexity constraint needs the accuracy run "
+                                 "(accuracy: false)")
         return self
 
 
@@ -181,9 +188,15 @@ def _base(base: str, root: Path, source: str) -> tuple[dict, str]:
         raise UserError(f"{source}: base: {exc}") from None
     if not path.is_file():
         raise UserError(f"{source}: base: {path}: no such target file")
+    from sim.target import parse_target
+
     doc = load_yaml(path)
     if not isinstance(doc, dict):
         raise UserError(f"{source}: base: {path} is not a target document")
+    try:
+        parse_target(doc, str(path))
+    except UserError as exc:
+        raise UserError(f"{source}: base: {exc}") from None
     return doc, str(doc.get("name", path.stem))
 
 
@@ -226,6 +239,19 @@ def _check_values(f: SweepFile, settings: list[dict], base_doc: dict, source: st
     for name in [f.format] if f.format else []:
         _check_workload_value("format", name, f"{source}: format", get_spec, get_format)
     _check_workload_value("model", f.workload.model, f"{source}: workload.model", get_spec, get_format)
+    if isinstance(f.accuracy, Accuracy) or f.accuracy is True:
+        from tapeout.accuracy import trained_spec
+
+        model = f.accuracy.model if isinstance(f.accuracy, Accuracy) else Accuracy().model
+        try:
+            trained_spec(model)
+        except UserError as exc:
+            raise UserError(f"{source}: accuracy.model: {exc}") from None
+    sets_area = "area" in base_doc or any(k.startswith("area.") for s in settings for k in s)
+    for index, text in enumerate(f.constraints):
+        if _CONSTRAINT.match(text)[1] == "area_mm2" and not sets_area:
+            raise UserError(f"{source}: constraints.{index}: the base target has no area model "
+                            f"(area.pe_unit), so no point has an area_mm2")
 
 
 def _check_workload_value(key: str, value: Any, label: str, get_spec, get_format) -> None:
@@ -245,9 +271,11 @@ def _check_workload_value(key: str, value: Any, label: str, get_spec, get_format
         except UserError as exc:
             raise UserError(f"{label}: {exc}") from None
     else:
+        field = Workload.model_fields[key]
         low = 0 if key == "decode" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise UserError(f"{label}: {key} is a whole number ≥ {low}")
+        high = next(m.le for m in field.metadata if hasattr(m, "le"))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UserError(f"{label}: {key} is a whole number from {low} to {high}")
 
 
 def _point(f: SweepFile, setting: dict, base_doc: dict, base_name: str) -> Point:

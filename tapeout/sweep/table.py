@@ -49,16 +49,27 @@ def columns(sweep: Sweep) -> list[str]:
 
 
 def to_arrow(rows: list[dict], names: list[str]):
-    """A pyarrow table; an axis whose values mix types is stored as text."""
+    """A pyarrow table with a fixed type per result column (``point`` and ``offchip_bytes``
+    int64, the other metrics float64, status, reason and key text); an axis column keeps its
+    values' type when they share one (bool, int, float or text), else it is text."""
     import pyarrow as pa
 
+    fixed = {"point": pa.int64(), "offchip_bytes": pa.int64(), "status": pa.string(),
+             "reason": pa.string(), "key": pa.string()}
+    fixed |= {c: pa.float64() for c in METRIC_COLUMNS if c not in fixed}
     arrays = {}
     for name in names:
         values = [r[name] for r in rows]
-        try:
+        if name in fixed:
+            arrays[name] = pa.array(values, type=fixed[name])
+            continue
+        kinds = {type(v) for v in values if v is not None}
+        if kinds in ({int}, {float}, {bool}, {str}):
             arrays[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays[name] = pa.array([None if v is None else str(v) for v in values])
+        elif kinds == {int, float}:
+            arrays[name] = pa.array(values, type=pa.float64())
+        else:
+            arrays[name] = pa.array([None if v is None else str(v) for v in values], type=pa.string())
     return pa.table(arrays)
 
 
@@ -79,12 +90,13 @@ def csv_bytes(table) -> bytes:
 
 
 def pareto_front(rows: list[dict]) -> list[int]:
-    """Indices (into ``rows``) of the ``ok`` rows no other ``ok`` row beats on both latency and
-    energy (at least as good on both and better on one), by ascending latency."""
+    """Indices (into ``rows``) of the ``ok`` rows no other ``ok`` row dominates (at least as
+    good on latency and energy and better on one), by ascending latency; equal points are all
+    kept."""
     ok = sorted((r["latency_s"], r["energy_j"], i) for i, r in enumerate(rows) if r["status"] == "ok")
-    front, best = [], float("inf")
-    for _latency, energy, i in ok:
-        if energy < best:
+    front, best, last = [], float("inf"), None
+    for latency, energy, i in ok:
+        if energy < best or (energy, latency) == last:
             front.append(i)
-            best = energy
+            best, last = energy, (energy, latency)
     return front
