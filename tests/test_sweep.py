@@ -346,3 +346,17 @@ def test_a_broken_base_is_one_message(tmp_path):
 def test_equal_points_are_all_on_the_front():
     row = {"status": "ok", "latency_s": 1.0, "energy_j": 2.0}
     assert table.pareto_front([row, dict(row), {**row, "energy_j": 3.0}]) == [0, 1]
+
+
+def test_the_code_version_covers_the_trace_libraries(monkeypatch):
+    import importlib.metadata
+
+    before = run.code_version()
+    run.code_version.cache_clear()
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "0.0-other" if name == "torch" else real(name))
+    try:
+        assert run.code_version() != before
+    finally:
+        run.code_version.cache_clear()

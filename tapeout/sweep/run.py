@@ -33,14 +33,22 @@ CODE_PACKAGES = ("core", "spec", "models", "mapping", "sim", "hw", "tapeout")
 """Packages whose source a result depends on: their files are hashed into every point key."""
 
 
+TRACE_LIBRARIES = ("torch", "transformers")
+"""Libraries the traces are built with: their versions are part of every point key."""
+
+
 @cache
 def code_version() -> str:
-    """tapeout's version and a hash of its source and data files (so an edited model never
-    reads a stale cached row)."""
+    """tapeout's version, the trace libraries' versions and a hash of tapeout's source and data
+    files (so an edited model or another PyTorch never reads a stale cached row)."""
+    from importlib.metadata import version
+
     import tapeout
 
     root = Path(tapeout.__file__).resolve().parents[1]
     h = hashlib.sha256(tapeout.__version__.encode())
+    for library in TRACE_LIBRARIES:
+        h.update(f"{library}=={version(library)}".encode())
     for package in CODE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
