@@ -255,27 +255,23 @@ def _check_values(f: SweepFile, settings: list[dict], base_doc: dict, source: st
 
 
 def _check_workload_value(key: str, value: Any, label: str, get_spec, get_format) -> None:
-    if key == "format":
-        if value is not None:
-            if not isinstance(value, str):
-                raise UserError(f"{label}: a format is a name")
-            try:
-                get_format(value)
-            except UserError as exc:
-                raise UserError(f"{label}: {exc}") from None
-    elif key == "model":
+    """A format or model must be a known name (a format may be ``None``: the target's own);
+    a length or batch a whole number within :class:`Workload`'s bounds."""
+    if key in ("format", "model"):
+        if value is None and key == "format":
+            return
         if not isinstance(value, str):
-            raise UserError(f"{label}: a model is a zoo name")
+            raise UserError(f"{label}: a {key} is a name")
         try:
-            get_spec(value)
+            (get_format if key == "format" else get_spec)(value)
         except UserError as exc:
             raise UserError(f"{label}: {exc}") from None
-    else:
-        field = Workload.model_fields[key]
-        low = 0 if key == "decode" else 1
-        high = next(m.le for m in field.metadata if hasattr(m, "le"))
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise UserError(f"{label}: {key} is a whole number from {low} to {high}")
+        return
+    bounds = Workload.model_fields[key].metadata
+    low = next(m.ge for m in bounds if hasattr(m, "ge"))
+    high = next(m.le for m in bounds if hasattr(m, "le"))
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserError(f"{label}: {key} is a whole number from {low} to {high}")
 
 
 def _point(f: SweepFile, setting: dict, base_doc: dict, base_name: str) -> Point:
