@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 
 class Opcode(StrEnum):
@@ -84,6 +85,33 @@ class Instr:
                      self.ops_per_element, self.precision, self.density, self.operation, self.operand,
                      self.offset, self.slot if slot is None else slot, self.reads if reads is None else reads,
                      self.from_activations if from_activations is None else from_activations)
+
+
+class InstrSink(Protocol):
+    """Where a mapper puts the instructions of one op: a :class:`Program` records them, an
+    engine execution (:class:`sim.engine.Execution`) runs them as they come."""
+
+    def emit(self, instr: Instr) -> int:
+        """Take ``instr``; returns its index (the token it releases on completion)."""
+        ...
+
+
+@runtime_checkable
+class RepeatingSink(InstrSink, Protocol):
+    """A sink that can skip identical periods of a loop once its schedule is periodic (the
+    engine's execution; :mod:`sim.engine` explains why that is exact)."""
+
+    def snapshot(self, tokens: tuple[int, ...]) -> Any:
+        """The state at a loop boundary; ``tokens``: every token a later instruction may wait for."""
+        ...
+
+    def period_shift(self, a: Any, b: Any) -> int | None:
+        """Cycles the state moved from snapshot ``a`` to ``b`` if it moved as a whole, else ``None``."""
+        ...
+
+    def fast_forward(self, a: Any, b: Any, periods: int) -> None:
+        """Skip ``periods`` more periods like the one from ``a`` to ``b`` (the current state)."""
+        ...
 
 
 @dataclass

@@ -75,15 +75,20 @@ class TileTimer(Protocol):
     def __call__(self, tile: tuple[int, int, int]) -> int: ...
 
 
+def _pieces(dim: int, size: int) -> tuple[tuple[int, int], ...]:
+    """(tile extent, how many) of ``dim`` cut into ``size`` tiles: the full ones and the edge."""
+    full, rest = divmod(dim, size)
+    return ((size, full),) * bool(full) + ((rest, 1),) * bool(rest)
+
+
 def compute_cycles(shape: GemmShape, tm: int, tk: int, tn: int, timer: TileTimer) -> int:
     """Matrix-unit cycles of all tiles of ``shape`` (full tiles and edge remainders)."""
-    def pieces(dim: int, size: int) -> list[tuple[int, int]]:  # (tile extent, how many)
-        full, rest = divmod(dim, size)
-        return [(size, full)] * bool(full) + [(rest, 1)] * bool(rest)
+    return _compute(_pieces(shape.m, tm), _pieces(shape.k, tk), _pieces(shape.n, tn), timer)
 
+
+def _compute(m_pieces, k_pieces, n_pieces, timer: TileTimer) -> int:
     return sum(timer((m, k, n)) * cm * ck * cn
-               for (m, cm), (k, ck), (n, cn) in product(pieces(shape.m, tm), pieces(shape.k, tk),
-                                                        pieces(shape.n, tn)))
+               for (m, cm), (k, ck), (n, cn) in product(m_pieces, k_pieces, n_pieces))
 
 
 def _candidates(dim: int, base: int) -> list[int]:
@@ -95,21 +100,33 @@ def _candidates(dim: int, base: int) -> list[int]:
     return sorted(sizes)
 
 
-def _refetch(order: tuple[str, str, str], trips: dict[str, int], operand: str) -> int:
-    """How many times each element of ``operand`` is brought on chip under ``order``."""
+def _outer_loop(order: tuple[str, str, str], operand: str) -> int | None:
+    """The loop of ``order`` (0 m, 1 k, 2 n) that re-fetches ``operand``: the one it does not
+    depend on, when that sits outside the innermost loop it does depend on (else ``None``)."""
     deps = _DEPENDS[operand]
     innermost = max(i for i, loop in enumerate(order) if loop in deps)
-    return math.prod(trips[loop] for loop in order[:innermost] if loop not in deps)
+    outer = [loop for loop in order[:innermost] if loop not in deps]
+    return "mkn".index(outer[0]) if outer else None
+
+
+_REFETCH = {order: tuple(_outer_loop(order, operand) for operand in "awc") for order in ORDERS}
+_DISTINCT_REFETCH = tuple({_REFETCH[order]: rank for rank, order in reversed(list(enumerate(ORDERS)))}.items())
+"""Each distinct re-fetch pattern (three: the six orders pair up) with the first order having it."""
+
+
+def _traffic(shape: GemmShape, trips: tuple[int, int, int], refetch: tuple) -> int:
+    """Off-chip bytes with ``trips`` (m, k, n) tiles under the loop order whose re-fetching
+    loops are ``refetch`` (:data:`_REFETCH`)."""
+    ra, rw, rc = (1 if loop is None else trips[loop] for loop in refetch)
+    a = shape.m * shape.k * shape.a_bits * ra
+    w = shape.k * shape.n * shape.w_bits * rw
+    c = shape.m * shape.n * (shape.o_bits + (rc - 1) * 2 * shape.acc_bits)
+    return math.ceil((a + w + c) / 8)
 
 
 def traffic_bytes(shape: GemmShape, tm: int, tk: int, tn: int, order: tuple[str, str, str]) -> int:
     """Off-chip bytes of the loop nest (see the module docstring, step 3)."""
-    trips = {"m": math.ceil(shape.m / tm), "k": math.ceil(shape.k / tk), "n": math.ceil(shape.n / tn)}
-    a = shape.m * shape.k * shape.a_bits * _refetch(order, trips, "a")
-    w = shape.k * shape.n * shape.w_bits * _refetch(order, trips, "w")
-    visits = _refetch(order, trips, "c")
-    c = shape.m * shape.n * (shape.o_bits + (visits - 1) * 2 * shape.acc_bits)
-    return math.ceil((a + w + c) / 8)
+    return _traffic(shape, (-(-shape.m // tm), -(-shape.k // tk), -(-shape.n // tn)), _REFETCH[order])
 
 
 def choose_tiling(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_bytes: int,
@@ -139,26 +156,35 @@ def _search(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_b
     is exhaustive over that frontier)."""
     best: tuple | None = None
     n_sizes = _candidates(shape.n, cols)
+    k_sizes = _candidates(shape.k, rows)
+    in_bits, w_bits, out_bits = inputs_bytes * 8, weights_bytes * 8, outputs_bytes * 8
+    n_pieces = {tn: _pieces(shape.n, tn) for tn in n_sizes} if timer is not None else {}
+    k_pieces = {tk: _pieces(shape.k, tk) for tk in k_sizes} if timer is not None else {}
     for tm in _candidates(shape.m, rows):
-        for tk in _candidates(shape.k, rows):
-            if tm * tk * shape.a_bits > inputs_bytes * 8:
+        m_pieces = _pieces(shape.m, tm) if timer is not None else ()
+        for tk in k_sizes:
+            if tm * tk * shape.a_bits > in_bits:
                 continue
-            fitting = [tn for tn in n_sizes if tk * tn * shape.w_bits <= weights_bytes * 8
-                       and tm * tn * shape.acc_bits <= outputs_bytes * 8]
+            fitting = [tn for tn in n_sizes if tk * tn * shape.w_bits <= w_bits
+                       and tm * tn * shape.acc_bits <= out_bits]
             if not fitting:
                 continue
             tn = fitting[-1]
-            k_tiles = math.ceil(shape.k / tk)
-            tiles = math.ceil(shape.m / tm) * k_tiles * math.ceil(shape.n / tn)
-            compute = compute_cycles(shape, tm, tk, tn, timer) if timer is not None else 0
-            for rank, order in enumerate(ORDERS):
-                traffic = traffic_bytes(shape, tm, tk, tn, order)
-                estimate = max(compute, math.ceil(traffic / bytes_per_cycle)) if timer is not None else 0
-                cost = (estimate, traffic, k_tiles, tiles, rank)
-                if best is None or cost < best[0]:
-                    best = (cost, Tiling(tm, tk, tn, order, traffic))
+            trips = (-(-shape.m // tm), -(-shape.k // tk), -(-shape.n // tn))
+            # for one tile the estimate only grows with traffic: the order of least traffic
+            # (first in ORDERS among equals) is the only one that can win
+            traffic, rank = min((_traffic(shape, trips, refetch), rank)
+                                for refetch, rank in _DISTINCT_REFETCH)
+            if timer is None:
+                estimate = 0
+            else:
+                compute = _compute(m_pieces, k_pieces[tk], n_pieces[tn], timer)
+                estimate = max(compute, math.ceil(traffic / bytes_per_cycle))
+            cost = (estimate, traffic, trips[1], trips[0] * trips[1] * trips[2], rank)
+            if best is None or cost < best[0]:
+                best = (cost, (tm, tk, tn, ORDERS[rank], traffic))
     if best is None:
         raise UserError(f"no tile of {shape} fits the target's buffers (per tile: buffers.inputs "
                         f"{inputs_bytes} B, buffers.weights {weights_bytes} B, buffers.outputs "
                         f"{outputs_bytes} B); give the target larger buffers")
-    return best[1]
+    return Tiling(*best[1])

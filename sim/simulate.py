@@ -17,8 +17,9 @@ group minus those of the group without it (``fused_into`` names the producer).
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,13 +27,11 @@ from core.errors import UserError
 from mapping.mapper import FusedOp, map_matrix, map_vector, matrix_opcode, misc_ops_per_element
 from mapping.program import Program
 from models.trace.ops import MATRIX_KINDS, Op, OpKind, Phase, Trace
+from sim.digest import DigestedTrace, TraceDigest, digest, fusion_groups, op_key, weight_shapes
 from sim.energy.table import EnergyTable, load_table
 from sim.engine import Engine, MatrixTileTimer, ProgramStats
 from sim.numerics import Numerics, resolve_numerics
 from spec.schema import TargetSpec
-
-_PRODUCERS = {"softmax": {OpKind.ATTN_SCORE}, "activation": {OpKind.LINEAR},
-              "eltwise": {OpKind.LINEAR}, "rope": {OpKind.LINEAR}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +57,60 @@ class OpResult:
 
 @dataclass
 class Simulation:
-    """Per-op results (in trace order) and the action totals of the whole run."""
+    """The results of a run and its action totals. Results are kept per distinct op group
+    (``digest``: each group once, with how often it occurs; ``group_results[i]``: the results of
+    group ``i``'s ops); :attr:`results` expands them to every op of the trace, in order, on first
+    use. Totals (:attr:`cycles`, :meth:`phase_totals`) never expand."""
 
-    trace: Trace
+    trace: Trace | DigestedTrace
     target: TargetSpec
     numerics: Numerics
     table: EnergyTable
-    results: list[OpResult]
+    digest: TraceDigest
+    group_results: list[list[OpResult]]
     actions: Counter
     distinct_programs: int
+    _results: list[OpResult] | None = None
 
     @property
     def clock(self) -> float:
         return self.target.clock
 
     @property
+    def results(self) -> list[OpResult]:
+        """One result per trace op, in trace order (a fused op's ``fused_into`` names its producer)."""
+        if self._results is None:
+            if isinstance(self.trace, DigestedTrace):
+                raise TypeError("a simulation of a digested trace has totals only, no per-op results")
+            ops, found, out = self.trace.ops, self.group_results, []
+            for start, entry in zip(self.digest.starts, self.digest.entries, strict=True):
+                group = found[entry]
+                out.append(group[0])
+                if len(group) > 1:
+                    producer = ops[start].name
+                    out.extend(replace(r, fused_into=producer) for r in group[1:])
+            self._results = out
+        return self._results
+
+    def phase_totals(self) -> dict[Phase, dict[str, float]]:
+        """Per phase: ``cycles``, ``energy_pj``, ``bytes`` (off chip), ``macs``, ``ops``."""
+        totals = {p: dict.fromkeys(("cycles", "energy_pj", "bytes", "macs", "ops"), 0) for p in Phase}
+        for results, count, phase in zip(self.group_results, self.digest.counts, self.digest.phases,
+                                         strict=True):
+            bucket = totals[phase]
+            for r in results:
+                bucket["cycles"] += r.cycles * count
+                bucket["energy_pj"] += r.energy_pj * count
+                bucket["bytes"] += r.bytes_offchip * count
+                bucket["macs"] += r.macs * count
+                bucket["ops"] += count
+        return totals
+
+    @property
     def cycles(self) -> int:
         """Cycles of the whole run (ops run one after another)."""
-        return sum(r.cycles for r in self.results)
+        return sum(sum(r.cycles for r in results) * count
+                   for results, count in zip(self.group_results, self.digest.counts, strict=True))
 
     @property
     def linear_precision(self) -> str:
@@ -85,7 +120,9 @@ class Simulation:
     @property
     def energy_joules(self) -> float:
         """Energy of the whole run, unrounded (J)."""
-        return math.fsum(r.energy_pj for r in self.results) * 1e-12
+        return math.fsum(r.energy_pj * count for results, count
+                         in zip(self.group_results, self.digest.counts, strict=True)
+                         for r in results) * 1e-12
 
 
 def action_energy_pj(target: TargetSpec, table: EnergyTable, actions: Counter) -> float:
@@ -109,32 +146,6 @@ def program_energy_pj(target: TargetSpec, stats: ProgramStats) -> float:
             + stats.cycles * static_pj_per_cycle(target))
 
 
-def op_key(op: Op) -> tuple:
-    """Everything a program depends on (kind and shapes), nothing it does not (name, layer, step);
-    with the numerics of a matrix op (:meth:`Simulator.key`) it identifies the program."""
-    return (op.kind, op.m, op.k, op.n, op.batch, op.kv_heads, op.inputs, op.outputs)
-
-
-def _fusable(producer: Op, op: Op, target: TargetSpec) -> bool:
-    kind = op.kind.value
-    return (kind in target.compute.fusion and producer.kind in _PRODUCERS.get(kind, ())
-            and op.phase is producer.phase and op.step == producer.step
-            and op.output_elements == producer.output_elements)
-
-
-def fusion_groups(ops: list[Op], target: TargetSpec) -> Iterator[tuple[int, int]]:
-    """(start, stop) index ranges: a matrix op with the element-wise ops fused into it, or one op."""
-    fusion = bool(target.compute.fusion)
-    i, n = 0, len(ops)
-    while i < n:
-        j = i + 1
-        if fusion and ops[i].kind in MATRIX_KINDS:
-            while j < n and _fusable(ops[i], ops[j], target):
-                j += 1
-        yield i, j
-        i = j
-
-
 class Simulator:
     """Maps and runs op groups on one target under one set of numerics, memoising by shape."""
 
@@ -154,15 +165,26 @@ class Simulator:
 
     def program(self, group: list[Op]) -> Program:
         """The program of a group: ``group[0]`` with ``group[1:]`` fused into it."""
+        return self._map(group, Program())
+
+    def execute(self, group: list[Op]) -> ProgramStats:
+        """The group's program run on the engine as it is mapped, identical periods skipped
+        (:class:`sim.engine.Execution`): the same stats as running :meth:`program`, which is
+        what an unmemoised simulator does (the reference the tests compare with)."""
+        if not self.memo:
+            return self.engine.run(self.program(group))
+        return self._map(group, self.engine.execution()).stats()
+
+    def _map(self, group: list[Op], sink):
         head = group[0]
         if not head.is_matrix:
-            return map_vector(head, self.target)
+            return map_vector(head, self.target, sink)
         v = self.target.vector
         fused = tuple(FusedOp(op.kind.value, misc_ops_per_element(self.target, op.kind.value),
                               len(op.inputs) - 1, v.element_bits) for op in group[1:])
         bits = self.numerics.for_op(head)
         timer = MatrixTileTimer(self.engine, matrix_opcode(head), bits.precision, bits.density)
-        return map_matrix(head, bits, self.target, fused, timer)
+        return map_matrix(head, bits, self.target, fused, timer, sink)
 
     def _energy(self, actions: Counter) -> float:
         return action_energy_pj(self.target, self.table, actions)
@@ -192,7 +214,7 @@ class Simulator:
             return self._cache[key]
         results, prev, stats = [], None, None
         for size in range(1, len(group) + 1):
-            stats = self.engine.run(self.program(group[:size]))
+            stats = self.execute(group[:size])
             results.append(self._result(stats, prev, group[0]))
             prev = stats
         value = (results, tuple(sorted(stats.actions.items())))
@@ -208,22 +230,18 @@ class Simulator:
 def model_bytes(trace: Trace, numerics: Numerics) -> dict[str, int]:
     """Off-chip bytes the model needs resident: weights (linear at the format's bits, LM head and
     other parameters at their precision) and the KV cache for prefill + decode tokens."""
-    seen: dict[str, int] = {}
-    for op in trace.ops:
-        if op.kind in (OpKind.LINEAR, OpKind.LM_HEAD) and op.name not in seen:
-            seen[op.name] = math.ceil(op.k * op.n * numerics.for_op(op).w_bits / 8)
-    linear_params = sum(op.k * op.n for op in trace.ops if op.kind is OpKind.LINEAR
-                        and op.phase is Phase.PREFILL and op.step == 0)
+    shapes = weight_shapes(trace)
+    weights = sum(math.ceil(k * n * (numerics.linear(name) if kind is OpKind.LINEAR
+                                     else numerics.lm_head).w_bits / 8)
+                  for name, (kind, k, n) in shapes.shapes.items())
     m = trace.model
-    other = max(0, int(m.get("parameters", 0)) - linear_params
-                - sum(op.k * op.n for op in trace.ops if op.kind is OpKind.LM_HEAD and op.step == 0
-                      and op.phase is Phase.PREFILL))
+    other = max(0, int(m.get("parameters", 0)) - shapes.prefill_linear - shapes.prefill_lm_head)
     kv = 0
     if m.get("layers") and m.get("kv_heads") and m.get("head_dim"):
         tokens = (trace.prefill + trace.decode) * trace.batch
         kv = math.ceil(2 * m["layers"] * m["kv_heads"] * m["head_dim"] * tokens
                        * numerics.attention.w_bits / 8)
-    weights = sum(seen.values()) + other * 2
+    weights += other * 2
     return {"weights": weights, "kv_cache": kv, "total": weights + kv}
 
 
@@ -239,42 +257,38 @@ def check_fits(trace: Trace, target: TargetSpec, numerics: Numerics) -> dict[str
     return need
 
 
-def simulate(trace: Trace, target: TargetSpec, fmt: str | Any | None = None, *,
+def simulate(trace: Trace | DigestedTrace, target: TargetSpec, fmt: str | Any | None = None, *,
              memo: bool = True, progress: Callable[[int, int], None] | None = None) -> Simulation:
     """Simulate every op of ``trace`` on ``target`` with its linear layers in number format
-    ``fmt`` (a name or a format object; ``None``: the target's default precision)."""
-    numerics = resolve_numerics(target, fmt, trace.ops)
+    ``fmt`` (a name or a format object; ``None``: the target's default precision). Each distinct
+    op group (:mod:`sim.digest`) is simulated once; ``memo=False`` maps and runs every op of
+    the trace instead, executing every instruction (the reference the tests compare with).
+    ``progress(done, total)`` counts distinct groups (every op without ``memo``). A
+    :class:`~sim.digest.DigestedTrace` gives the same totals (and no per-op results)."""
+    summary = digest(trace, target)
+    numerics = resolve_numerics(target, fmt, [op for group in summary.groups for op in group])
     check_fits(trace, target, numerics)
     sim = Simulator(target, numerics, memo=memo)
-    ops = trace.ops
-    results: list[OpResult] = []
-    keys: Counter = Counter()
-    total = len(ops)
-    single = sim._cache if memo else {}
-    seen: dict[int, tuple] = {}      # id → actions of each group result (kept alive here)
-    for_op = numerics.for_op
-    for start, stop in fusion_groups(ops, target):
-        op = ops[start]
-        if stop == start + 1:   # fast path: one op, memo hit (the key of Simulator.key)
-            hit = single.get((for_op(op) if op.kind in MATRIX_KINDS else None, op_key(op)))
-            if hit is not None:
-                results.append(hit[0][0])
-                keys[id(hit[1])] += 1
-                continue
-        group_results, actions = sim.run_group(ops[start:stop])
-        if stop - start > 1:
-            producer = op.name
-            group_results = group_results[:1] + [replace(r, fused_into=producer) for r in group_results[1:]]
-        results.extend(group_results)
-        keys[id(actions)] += 1
-        seen[id(actions)] = actions
-        if progress is not None and len(results) % 4096 < stop - start:
-            progress(start, total)
-    if progress is not None:
-        progress(total, total)
+    if memo:
+        groups = [list(group) for group in summary.groups]
+        counts = summary.counts
+    else:
+        if isinstance(trace, DigestedTrace):
+            raise ValueError("simulate(memo=False) runs every op: it needs the whole trace")
+        groups = [trace.ops[start:stop] for start, stop in fusion_groups(trace.ops, target)]
+        counts = (1,) * len(groups)
+        summary = TraceDigest(tuple(map(tuple, groups)), counts, tuple(g[0].phase for g in groups),
+                              summary.starts, array("q", range(len(groups))))
+    group_results: list[list[OpResult]] = []
     totals: Counter = Counter()
-    for key, count in keys.items():
-        for action, value in seen[key]:
+    for i, (group, count) in enumerate(zip(groups, counts, strict=True)):
+        results, actions = sim.run_group(group)
+        group_results.append(results)
+        for action, value in actions:
             totals[action] += value * count
-    return Simulation(trace, target, numerics, sim.table, results, totals,
-                      sim.distinct_programs if memo else len(results))
+        if progress is not None and i % 64 == 0:
+            progress(i, len(groups))
+    if progress is not None:
+        progress(len(groups), len(groups))
+    return Simulation(trace, target, numerics, sim.table, summary, group_results, totals,
+                      sim.distinct_programs if memo else len(trace.ops))

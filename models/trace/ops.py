@@ -120,6 +120,9 @@ class Trace:
     ops: list[Op]
     tensors: str | None = None
     extra: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
+    """What the simulator derives from ``ops`` once per trace (:mod:`sim.digest`); travels
+    with the trace to sweep workers. Never written to a trace file."""
 
     @property
     def name(self) -> str:

@@ -17,11 +17,9 @@ does not fit the target's memory or cannot run on it (``infeasible``), is a row 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Any
 
 from core.errors import UserError
-from models.trace.ops import Phase
 
 STATUSES = ("ok", "invalid", "infeasible", "excluded", "error")
 """``ok``; ``invalid``: the target breaks a rule; ``infeasible``: the workload cannot run on it;
@@ -55,17 +53,11 @@ def failed(status: str, reason: str) -> dict[str, Any]:
 
 
 def metrics(sim) -> dict[str, Any]:
-    """The metric columns of one simulation (module docstring)."""
-    trace, target, clock = sim.trace, sim.target, sim.clock
-    phase: dict[Phase, defaultdict] = {p: defaultdict(float) for p in Phase}
-    for op, r in zip(trace.ops, sim.results, strict=True):
-        bucket = phase[op.phase]
-        bucket["cycles"] += r.cycles
-        bucket["energy_pj"] += r.energy_pj
-        bucket["bytes"] += r.bytes_offchip
-        bucket["macs"] += r.macs
+    """The metric columns of one simulation (module docstring), from its per-phase totals."""
     from tapeout.report.document import token_rates
 
+    trace, target, clock = sim.trace, sim.target, sim.clock
+    phase = sim.phase_totals()
     cycles = sum(b["cycles"] for b in phase.values())
     energy = sum(b["energy_pj"] for b in phase.values()) * 1e-12
     _, tps, per_token = token_rates(trace, clock, phase)

@@ -4,8 +4,9 @@
   (``dask.distributed``): with ``scheduler`` (``tcp://host:port``) on that cluster, else on a
   ``LocalCluster`` of ``workers`` single-threaded worker processes started here and stopped at
   the end.
-- **Traces** are made once per workload (model, prefill, decode, batch) in this process and
-  broadcast to the workers (``Client.scatter``), never re-traced per point.
+- **Traces** are made once per workload (model, prefill, decode, batch) in this process,
+  digested (each distinct op group once, with its count: :mod:`sim.digest`) and broadcast to
+  the workers (``Client.scatter``), never re-traced per point.
 - **Cache.** A point's row is stored under ``<cache>/sweep/<key>.json`` as soon as it arrives,
   ``key`` = :meth:`tapeout.sweep.spec.Point.key` (target, format, workload, code version). A
   re-run, or a run resumed after Ctrl-C or a lost worker, computes only the points without a
@@ -173,6 +174,25 @@ def _traces(todo: dict[str, Point], arrived: Callable[[str, dict], None]) -> dic
     return traces
 
 
+def _digested(todo: dict[str, Point], traces: dict[tuple, Any]) -> dict[tuple, Any]:
+    """Each trace digested (:class:`sim.digest.DigestedTrace`) for the fusion sets of its
+    points: what the workers receive instead of the whole trace (an invalid point adds
+    nothing; its worker finds out why)."""
+    from sim.digest import digested
+    from sim.target import parse_target
+
+    targets: dict[tuple, dict] = {w: {} for w in traces}
+    for point in todo.values():
+        if point.workload not in traces:
+            continue
+        try:
+            target = parse_target(point.target, "point")
+        except UserError:
+            continue
+        targets[point.workload].setdefault(frozenset(target.compute.fusion), target)
+    return {w: digested(trace, targets[w].values()) for w, trace in traces.items()}
+
+
 def _run_dask(sweep: Sweep, todo: dict[str, Point], traces: dict[tuple, Any], formats: list[str],
               workers: int, scheduler: str | None,
               arrived: Callable[[str, dict], None]) -> dict[str, float]:
@@ -200,7 +220,8 @@ def _run_dask(sweep: Sweep, todo: dict[str, Point], traces: dict[tuple, Any], fo
         accuracy = {client.submit(accuracy_run, sweep.accuracy.model, f, sweep.accuracy.tokens,
                                   key=f"accuracy-{sweep.accuracy.model}-{f}-{sweep.accuracy.tokens}-{version}",
                                   pure=False): f for f in formats}
-        shared = {w: client.scatter(t, broadcast=True, hash=False) for w, t in traces.items()}
+        shared = {w: client.scatter(t, broadcast=True, hash=False)
+                  for w, t in _digested(todo, traces).items()}
         futures = {client.submit(evaluate, point.target, point.format, shared[point.workload],
                                  key=f"point-{key}", pure=False): key for key, point in todo.items()}
         for future in as_completed(futures):
