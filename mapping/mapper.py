@@ -117,7 +117,8 @@ def map_matrix(op: Op, bits: OperandBits, target: TargetSpec, fused: tuple[Fused
     if tiles > MAX_TILES:
         _refuse(op, f"M {op.m}, K {op.k}, N {op.n}, batch {op.batch}", tiles, target)
     attention = op.kind in ATTENTION
-    group = batch // op.kv_heads if attention and op.kv_heads else 1
+    # batch = sequences × query heads; each sequence's heads share its KV heads in groups
+    group = max(1, (op.heads or batch) // op.kv_heads) if attention and op.kv_heads else 1
     prog = Program() if sink is None else sink
     MatrixNest(op, bits, shape, tiling, target, fused, matrix_opcode(op), group, attention,
                prog).run()

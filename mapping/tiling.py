@@ -117,7 +117,10 @@ _DISTINCT_REFETCH = tuple({_REFETCH[order]: rank for rank, order in reversed(lis
 def _traffic(shape: GemmShape, trips: tuple[int, int, int], refetch: tuple) -> int:
     """Off-chip bytes with ``trips`` (m, k, n) tiles under the loop order whose re-fetching
     loops are ``refetch`` (:data:`_REFETCH`)."""
-    ra, rw, rc = (1 if loop is None else trips[loop] for loop in refetch)
+    la, lw, lc = refetch
+    ra = 1 if la is None else trips[la]
+    rw = 1 if lw is None else trips[lw]
+    rc = 1 if lc is None else trips[lc]
     a = shape.m * shape.k * shape.a_bits * ra
     w = shape.k * shape.n * shape.w_bits * rw
     c = shape.m * shape.n * (shape.o_bits + (rc - 1) * 2 * shape.acc_bits)
@@ -173,8 +176,8 @@ def _search(shape: GemmShape, rows: int, cols: int, inputs_bytes: int, weights_b
             trips = (-(-shape.m // tm), -(-shape.k // tk), -(-shape.n // tn))
             # for one tile the estimate only grows with traffic: the order of least traffic
             # (first in ORDERS among equals) is the only one that can win
-            traffic, rank = min((_traffic(shape, trips, refetch), rank)
-                                for refetch, rank in _DISTINCT_REFETCH)
+            traffic, rank = min([(_traffic(shape, trips, refetch), rank)
+                                 for refetch, rank in _DISTINCT_REFETCH])
             if timer is None:
                 estimate = 0
             else:

@@ -52,7 +52,7 @@ class WeightShapes:
 def op_key(op: Op) -> tuple:
     """Everything a program depends on (kind and shapes), nothing it does not (name, layer, step);
     with the numerics of a matrix op (:meth:`sim.simulate.Simulator.key`) it identifies the program."""
-    return (op.kind, op.m, op.k, op.n, op.batch, op.kv_heads, op.inputs, op.outputs)
+    return (op.kind, op.m, op.k, op.n, op.batch, op.heads, op.kv_heads, op.inputs, op.outputs)
 
 
 def _fusable(producer: Op, op: Op, target: TargetSpec) -> bool:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 from core.errors import UserError
@@ -93,17 +94,21 @@ class Simulation:
         return self._results
 
     def phase_totals(self) -> dict[Phase, dict[str, float]]:
-        """Per phase: ``cycles``, ``energy_pj``, ``bytes`` (off chip), ``macs``, ``ops``."""
-        totals = {p: dict.fromkeys(("cycles", "energy_pj", "bytes", "macs", "ops"), 0) for p in Phase}
+        """Per phase: ``cycles``, ``energy_pj``, ``bytes`` (off chip), ``macs``, ``ops``. Energy
+        is summed exactly (:func:`exact_sum`), as if over every op."""
+        totals = {p: dict.fromkeys(("cycles", "bytes", "macs", "ops"), 0) for p in Phase}
+        energy: dict[Phase, list] = {p: [] for p in Phase}
         for results, count, phase in zip(self.group_results, self.digest.counts, self.digest.phases,
                                          strict=True):
             bucket = totals[phase]
             for r in results:
                 bucket["cycles"] += r.cycles * count
-                bucket["energy_pj"] += r.energy_pj * count
                 bucket["bytes"] += r.bytes_offchip * count
                 bucket["macs"] += r.macs * count
                 bucket["ops"] += count
+                energy[phase].append((r.energy_pj, count))
+        for phase, bucket in totals.items():
+            bucket["energy_pj"] = exact_sum(energy[phase])
         return totals
 
     @property
@@ -119,20 +124,29 @@ class Simulation:
 
     @property
     def energy_joules(self) -> float:
-        """Energy of the whole run, unrounded (J)."""
-        return math.fsum(r.energy_pj * count for results, count
+        """Energy of the whole run, unrounded (J): the exact sum over every op, rounded once."""
+        return exact_sum((r.energy_pj, count) for results, count
                          in zip(self.group_results, self.digest.counts, strict=True)
                          for r in results) * 1e-12
 
 
+def exact_sum(terms: Iterable[tuple[float, int]]) -> float:
+    """Σ value × count, computed exactly and rounded once: the same float as ``math.fsum`` over
+    every repeated term, whatever the grouping (so digested and per-op sums agree bit for bit)."""
+    return float(sum(Fraction(value) * count for value, count in terms))
+
+
 def action_energy_pj(target: TargetSpec, table: EnergyTable, actions: Counter) -> float:
-    """Dynamic energy (pJ) of ``actions`` (action → count) from ``target``'s energy ``table``."""
-    missing = [a for a in actions if a not in table.entries]
-    if missing:
+    """Dynamic energy (pJ) of ``actions`` (action → count) from ``target``'s energy ``table``
+    (``math.fsum``: correctly rounded, so the order of the actions does not matter)."""
+    entries = table.entries
+    try:
+        return math.fsum(count * entries[a].pj for a, count in actions.items())
+    except KeyError:
+        missing = sorted(a for a in actions if a not in entries)
         raise UserError(f"target {target.name}: energy table {table.name!r} has no entry "
-                        f"for action(s) {', '.join(sorted(missing))} counted by compute model "
-                        f"{target.compute.model!r}")
-    return math.fsum(count * table.entries[a].pj for a, count in sorted(actions.items()))
+                        f"for action(s) {', '.join(missing)} counted by compute model "
+                        f"{target.compute.model!r}") from None
 
 
 def static_pj_per_cycle(target: TargetSpec) -> float:

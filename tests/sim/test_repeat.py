@@ -128,3 +128,32 @@ def test_a_program_never_skips():
     program = map_matrix(op, bits, target)
     assert isinstance(program, Program)
     assert sum(ins.opcode is Opcode.MATVEC for ins in program.instrs) == 32 * 2
+
+
+def test_a_role_handed_to_another_token_is_not_resting():
+    """A role whose token changes but whose release time happens to stay the same (a barrier
+    releasing with the load it waits for) is moving in disguise: no skip."""
+    engine = Engine(_target("int8-systolic"))
+    ex = engine.execution()
+    x = ex.emit(Instr(Opcode.LOAD, buffer="inputs", bytes=int(engine.bytes_per_cycle * 100)))
+    y = ex.emit(Instr(Opcode.SYNC, waits=(x,)))          # released with x, another token
+    a = ex.snapshot((x, y))
+    z = ex.emit(Instr(Opcode.LOAD, waits=(x,), buffer="inputs", bytes=int(engine.bytes_per_cycle * 100)))
+    b = ex.snapshot((y, z))
+    assert ex.end[x] == ex.end[y] and ex.period_shift(a, b) is None
+
+
+def test_grouped_query_heads_share_kv_within_each_sequence():
+    """Two sequences of 9 query heads over 3 KV heads: 6 KV slabs, so the K/V bytes of the
+    batch are twice one sequence's (not shared across sequences)."""
+    target = _target("int8-systolic")
+    bits = OperandBits("int8", 8, 8, 8)
+
+    def kv_bytes(batch: int) -> int:
+        op = Op("t", OpKind.ATTN_SCORE, 0, Phase.DECODE, 0, ((batch, 1, 64),), ((batch, 1, 300),),
+                "float16", m=1, k=64, n=300, batch=batch, heads=9, kv_heads=3)
+        program = map_matrix(op, bits, target)
+        return sum(i.bytes for i in program.instrs if i.opcode is Opcode.LOAD and i.operand == "b")
+
+    assert kv_bytes(18) == 2 * kv_bytes(9)
+    assert kv_bytes(9) == 3 * 64 * 300       # one K slab per KV head, int8
