@@ -108,23 +108,11 @@ class MatrixNest:
         mi, ki, ni = idx[pm], idx[pk], idx[pn]
         sizes = self.sizes
         tm, tk, tn = sizes["m"][mi], sizes["k"][ki], sizes["n"][ni]
-        a_key = (h, mi, ki)
-        if a_key != a.current:
-            free = a.claim()
-            a.loaded_at = emit(Instr(
-                Opcode.LOAD, waits=free, buffer="inputs", bytes=ceil_bytes(tm * tk, shape.a_bits),
-                operand="a", offset=((h * self.trips_m + mi) * self.trips_k + ki) * self.a_tile,
-                slot=a.slot))
-            a.current = a_key
+        a.fill(emit, (h, mi, ki), "inputs", "a", ceil_bytes(tm * tk, shape.a_bits),
+               ((h * self.trips_m + mi) * self.trips_k + ki) * self.a_tile)
         kv = h // self.group if self.attention else h
-        w_key = (kv, ki, ni)
-        if w_key != w.current:
-            free = w.claim()
-            w.loaded_at = emit(Instr(
-                Opcode.LOAD, waits=free, buffer="weights", bytes=ceil_bytes(tk * tn, shape.w_bits),
-                operand="b", offset=((kv * self.trips_k + ki) * self.trips_n + ni) * self.w_tile,
-                slot=w.slot))
-            w.current = w_key
+        w.fill(emit, (kv, ki, ni), "weights", "b", ceil_bytes(tk * tn, shape.w_bits),
+               ((kv * self.trips_k + ki) * self.trips_n + ni) * self.w_tile)
         waits = [a.loaded_at, w.loaded_at]
         c_tile = self.c_tile
         if c_tile is None or c_tile[0] != h or c_tile[1] != mi or c_tile[2] != ni:

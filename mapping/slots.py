@@ -3,6 +3,10 @@ instruction read it last, so a load into a slot waits until the slot's previous 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from mapping.program import Instr, Opcode
+
 
 class Slots:
     """Double- (or single-) buffered slots of one buffer. ``current``: the key of the tile
@@ -27,6 +31,16 @@ class Slots:
         self.claims += 1
         user = self.last_user[slot]
         return () if user is None else (user,)
+
+    def fill(self, emit: Callable[[Instr], int], key: object, buffer: str, operand: str,
+             nbytes: int, offset: int) -> None:
+        """Load tile ``key`` (``nbytes`` of ``operand`` at ``offset``) into the next slot,
+        unless it is the tile loaded last (still resident)."""
+        if key != self.current:
+            free = self.claim()
+            self.loaded_at = emit(Instr(Opcode.LOAD, waits=free, buffer=buffer, bytes=nbytes,
+                                        operand=operand, offset=offset, slot=self.slot))
+            self.current = key
 
     def canonical(self) -> tuple[int, list[int | None]]:
         """The slots relabelled so the next to be claimed is slot 0 (labels do not change the

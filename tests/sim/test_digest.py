@@ -62,7 +62,7 @@ def test_a_digested_trace_gives_the_same_row_as_the_trace(trace):
     assert evaluate(doc, "int8", small) == evaluate(doc, "int8", trace)
     assert metrics(simulate(small, spec, "int8")) == metrics(simulate(trace, spec, "int8"))
     with pytest.raises(TypeError, match="no per-op results"):
-        simulate(small, spec).results
+        _ = simulate(small, spec).results
     other = load_target("a100")                   # another fusion set: not digested
     with pytest.raises(ValueError, match="digested for fusion sets"):
         simulate(small, other)
