@@ -162,11 +162,5 @@ def map_vector(op: Op, target: TargetSpec, sink: InstrSink | None = None) -> Ins
         slots.last_user[slots.slot] = store
         index += 1
         if periods is not None and 2 <= index <= chunks - 2:   # full chunks, alike
-            slot, users = slots.canonical()
-            live = tuple(t for t in users if t is not None)
-            skipped, claimed = periods.boundary((slot, len(live)), live, (slots.claims,),
-                                                chunks - 1 - index)
-            if skipped:
-                slots.relabel(claimed[0])
-            index += skipped
+            index += periods.offer((slots,), (), (), chunks - 1 - index)
     return prog

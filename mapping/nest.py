@@ -162,26 +162,16 @@ class MatrixNest:
         c.last_user[c.slot] = store
         self.c_tile = None
 
-    def state(self) -> tuple[tuple, tuple[int, ...], tuple[int, ...]]:
-        """At a boundary: the structure (slots relabelled canonically, which tokens are held,
-        the resident C tile's size and finality), the live tokens in a fixed order of roles,
-        and the slot claims so far."""
-        a, w, c = self.a, self.w, self.c
-        a_slot, a_users = a.canonical()
-        w_slot, w_users = w.canonical()
-        c_slot, c_users = c.canonical()
-        live = (a.loaded_at, *a_users, w.loaded_at, *w_users, *c_users, self.last_matmul)
-        structure = (a_slot, w_slot, c_slot, tuple(t is None for t in live), self.c_sizes,
-                     None if self.c_tile is None else self.c_tile[3])
-        return (structure, tuple(t for t in live if t is not None), (a.claims, w.claims, c.claims))
-
     def offer(self, found: Periods, dim: str, remaining: int) -> int:
-        """Offer this boundary of the loop over ``dim`` (``h``: heads) to ``found``; returns
-        how many iterations were skipped, with the state moved on past them."""
-        skipped, claimed = found.boundary(*self.state(), remaining)
+        """Offer this boundary of the loop over ``dim`` (``h``: heads) to ``found``: the state
+        is the three buffers' slots, the loaded tiles' and the last tile's tokens, and the
+        resident C tile's size and finality. Returns how many iterations were skipped, with the
+        state moved on past them."""
+        skipped = found.offer((self.a, self.w, self.c),
+                              (self.a.loaded_at, self.w.loaded_at, self.last_matmul),
+                              (self.c_sizes, None if self.c_tile is None else self.c_tile[3]),
+                              remaining)
         if skipped:
-            for slots, claims in zip((self.a, self.w, self.c), claimed, strict=True):
-                slots.relabel(claims)
             self.advance(dim, skipped)
         return skipped
 

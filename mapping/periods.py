@@ -11,7 +11,10 @@ A :class:`~mapping.program.Program` never skips: it records every instruction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mapping.program import InstrSink, RepeatingSink
+from mapping.slots import Slots
 
 
 def repeats(sink: InstrSink) -> bool:
@@ -54,3 +57,22 @@ class Periods:
         if len(history) > lag:
             del history[0]
         return 0, ()
+
+    def offer(self, slots: Sequence[Slots], held: tuple[int | None, ...], structure: tuple,
+              remaining: int) -> int:
+        """:meth:`boundary` for a mapper whose state is its buffers' ``slots``, the other tokens
+        it ``held`` (``None``: not yet) and the rest of its ``structure``: slots are compared up
+        to relabelling, and relabelled past the skipped iterations. Returns how many were skipped."""
+        labels, live = [], []
+        for s in slots:
+            label, users = s.canonical()
+            labels.append(label)
+            live.extend(users)
+        live.extend(held)
+        skipped, claimed = self.boundary(
+            (*labels, tuple(t is None for t in live), *structure),
+            tuple(t for t in live if t is not None), tuple(s.claims for s in slots), remaining)
+        if skipped:
+            for s, claims in zip(slots, claimed, strict=True):
+                s.relabel(claims)
+        return skipped
